@@ -1,0 +1,96 @@
+"""Self-describing checkpoints, written atomically, and `--resume`.
+
+A checkpoint holds the model, optimizer and scheduler states, the epoch it finished, the best
+metric so far, the script's arguments, any extra state the script needs, and the RNG states of
+python, numpy and torch (CPU and CUDA). Restoring all of them makes a resumed run continue with
+the same random stream, so it ends with the same numbers as an uninterrupted one (on the same
+device; CUDA kernels may add their own nondeterminism).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from common.atomic import atomic_torch_save
+from common.errors import DataError
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside DistributedDataParallel / torch.compile wrappers."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
+def rng_state() -> dict[str, Any]:
+    """Snapshot of every random generator a training loop uses."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a snapshot taken by `rng_state()`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    epoch: int = 0, best_metric: float | None = None, args: Any = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write a checkpoint atomically (temp file, fsync, os.replace) and return its path."""
+    state = {
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "best_metric": best_metric,
+        "args": dict(vars(args)) if args is not None and hasattr(args, "__dict__") else args,
+        "extra": extra or {},
+        "rng": rng_state(),
+    }
+    return atomic_torch_save(state, path)
+
+
+def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = None,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    map_location: str | torch.device = "cpu", restore_rng: bool = True) -> dict[str, Any]:
+    """Load a checkpoint into the given objects and return the whole checkpoint dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint {path} not found; run without --resume to start afresh")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:  # a truncated or foreign file
+        raise DataError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc})") from exc
+    if model is not None:
+        unwrap(model).load_state_dict(state["model"])
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if restore_rng and state.get("rng") is not None:
+        set_rng_state(state["rng"])
+    return state
+
+
+def resume_if_requested(args: Any, path: str | os.PathLike, model: torch.nn.Module,
+                        optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                        map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
+    """With `args.resume`, load `path` and return the checkpoint (None when not resuming).
+
+    A missing checkpoint under --resume is an error, not a silent fresh start."""
+    if not getattr(args, "resume", False):
+        return None
+    return load_checkpoint(path, model, optimizer, scheduler, map_location=map_location)

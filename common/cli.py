@@ -1,0 +1,89 @@
+"""Command-line flags shared by every script, and the entry-point wrapper that turns known
+failures into one clear line and an exit status.
+
+Every training script does::
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ...its own flags...
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+
+Exit statuses: 2 for bad arguments (argparse's own convention), 1 for missing or malformed
+data, 3 for a diverged run (NaN/inf loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Callable
+
+from common.errors import DataError, DivergenceError
+
+EXIT_DATA_ERROR = 1
+EXIT_DIVERGED = 3
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults in --help and keeps the docstring's line breaks."""
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add --seed --device --wandb-mode --wandb-project --run-name --out-dir --data-root
+    --smoke --resume to `parser` (in their own argument group) and return it."""
+    group = parser.add_argument_group("common")
+    group.add_argument("--seed", type=int, default=0, help="random seed for python, numpy and torch")
+    group.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                       help="compute device; auto picks cuda, then mps, then cpu")
+    group.add_argument("--wandb-mode", default="offline", choices=["online", "offline", "disabled"],
+                       help="offline writes W&B files into the run folder (upload later with "
+                            "`wandb sync`); disabled turns W&B off; the run folder is written either way")
+    group.add_argument("--wandb-project", default=None,
+                       help="W&B project (default: the study's own project name)")
+    group.add_argument("--run-name", default=None,
+                       help="name of the run folder <out-dir>/<question>/<run-name> "
+                            "(default: derived from the flags)")
+    group.add_argument("--out-dir", default="runs", help="root folder of all run folders")
+    group.add_argument("--data-root", default="data",
+                       help="folder holding the real datasets (torchvision or ImageFolder layout)")
+    group.add_argument("--smoke", action="store_true",
+                       help="tiny run on the built-in offline data, for a check in seconds")
+    group.add_argument("--resume", action="store_true",
+                       help="continue from the run folder's last checkpoint")
+    return parser
+
+
+def add_accel_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Speed flags for image models. bf16 autocast and channels-last only take effect on CUDA;
+    the CPU path stays in float32 so that it is the one the tests check."""
+    group = parser.add_argument_group("acceleration (CUDA only)")
+    group.add_argument("--no-bf16", dest="bf16", action="store_false",
+                       help="disable bf16 autocast on CUDA")
+    group.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                       help="disable the channels-last memory format on CUDA")
+    group.add_argument("--compile", action="store_true", help="torch.compile the model")
+    return parser
+
+
+def fail(message: str, status: int = EXIT_DATA_ERROR) -> None:
+    """Print `error: message` on one line to stderr and exit with `status`."""
+    first_line = " ".join(str(message).split("\n")).strip()
+    print(f"error: {first_line}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def entry_point(main: Callable[..., object]) -> Callable[..., object]:
+    """Decorator for a script's main(): DataError -> one line, exit 1; DivergenceError -> one
+    line, exit 3. Everything else propagates with its traceback (a bug, not bad input)."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        except DataError as exc:
+            fail(str(exc), EXIT_DATA_ERROR)
+        except DivergenceError as exc:
+            fail(str(exc), EXIT_DIVERGED)
+
+    return wrapper

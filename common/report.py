@@ -1,0 +1,142 @@
+"""Report tables and figures rendered from run folders, never typed by hand.
+
+    runs = load_runs("runs/q4_normalization/*")
+    rows = [[r.name, fmt_pct(r.summary["test_accuracy"])] for r in runs]
+    text = markdown_table(["run", "test acc"], rows)
+    plot_curves({r.name: r.series("epoch", "val_error") for r in runs}, "reports/q4_errors.png")
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from common.atomic import atomic_write_text
+from common.errors import DataError
+
+
+@dataclass
+class RunRecord:
+    """One run folder: its config, summary and logged metrics."""
+
+    dir: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+    def series(self, x: str, y: str) -> tuple[list[float], list[float]]:
+        """(xs, ys) over the metrics lines that hold both keys."""
+        points = [(m[x], m[y]) for m in self.metrics if x in m and y in m and m[y] is not None]
+        return [p[0] for p in points], [p[1] for p in points]
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_run(run_dir: str | os.PathLike) -> RunRecord:
+    """A run folder with a summary.json; DataError (one line) when there is none."""
+    run_dir = Path(run_dir)
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise DataError(f"no summary.json in {run_dir}: the run did not finish; re-run it first")
+    config_path = run_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    return RunRecord(run_dir, config, json.loads(summary_path.read_text()), read_metrics(run_dir))
+
+
+def load_runs(patterns: str | Iterable[str]) -> list[RunRecord]:
+    """Every run folder matching the glob pattern(s) that has a summary.json, sorted by path."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    dirs = sorted({Path(p) for pattern in patterns for p in glob.glob(pattern)
+                   if (Path(p) / "summary.json").is_file()})
+    return [load_run(d) for d in dirs]
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A table cell: numbers rounded, missing values as an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def fmt_pct(value: Any, digits: int = 2) -> str:
+    """A fraction in [0, 1] as a percentage cell."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+                   align: Sequence[str] | None = None) -> str:
+    """A GitHub markdown table; cells go through `fmt`. `align` holds 'l' or 'r' per column
+    (default: first column left, the others right)."""
+    rows = [[fmt(cell) for cell in row] for row in rows]
+    align = align or ["l"] + ["r"] * (len(headers) - 1)
+    rule = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
+                title: str = "", xlabel: str = "epoch", ylabel: str = "", bands: Mapping[str, tuple[
+                    Sequence[float], Sequence[float]]] | None = None, logy: bool = False) -> Path:
+    """Line plot of several (xs, ys) series into a PNG; `bands[label] = (low, high)` shades a
+    band around that series (e.g. mean +/- std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, (xs, ys) in series.items():
+        line, = ax.plot(xs, ys, marker="o" if len(xs) <= 25 else None, markersize=3, label=label)
+        if bands and label in bands:
+            low, high = bands[label]
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    path = save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure as PNG atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(path: str | os.PathLike, text: str) -> Path:
+    """Write a markdown report atomically and print where it is."""
+    path = atomic_write_text(path, text)
+    print(f"wrote {path}")
+    return path

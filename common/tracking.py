@@ -1,0 +1,235 @@
+"""Run tracking: Weights & Biases plus a local run folder that always holds everything.
+
+    run = start_run(args, project="Q4-normalization", question="q4_normalization",
+                    default_name=f"{args.norm}-bs{args.bs}")
+    run.log({"train_loss": 0.7, "epoch": 1}, step=1)
+    run.summary({"test_accuracy": 0.81})
+    run.finish()
+
+writes `<out-dir>/q4_normalization/<run-name>/`:
+
+    config.json     every argument, the git commit, the command line, library versions
+    metrics.jsonl   one JSON object per `log()` call ({"step": ..., **metrics})
+    summary.json    the final figures (rewritten atomically on every `summary()`)
+    tables/*.csv    every `table()`
+    *.png           every `image()` given a matplotlib figure
+    wandb/          W&B's own files (offline mode by default; `wandb sync` uploads them)
+
+W&B is optional: `--wandb-mode disabled` skips it, and if W&B fails to start or to log, the run
+goes on with one warning and the local files stay complete. Under torchrun only rank 0 writes;
+the other ranks get a run whose methods do nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from common.atomic import atomic_write_json, atomic_write_text, to_jsonable
+
+
+def git_commit() -> str | None:
+    """The current commit of the repository holding this file (with `-dirty` when modified)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not commit:
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class Run:
+    """A run folder plus an optional W&B run. Every method is safe to call when W&B is off."""
+
+    def __init__(self, directory: Path, config: dict[str, Any], wandb_run: Any = None,
+                 active: bool = True):
+        self.dir = Path(directory)
+        self.config = config
+        self.wandb = wandb_run
+        self.active = active
+        self._summary: dict[str, Any] = {}
+        if active:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            summary_path = self.dir / "summary.json"
+            if summary_path.exists():
+                self._summary = json.loads(summary_path.read_text())
+
+    # ---- local files -------------------------------------------------------------------------
+    @property
+    def summary_data(self) -> dict[str, Any]:
+        """The summary written so far."""
+        return dict(self._summary)
+
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Append one line to metrics.jsonl and send the same values to W&B."""
+        if not self.active:
+            return
+        record = {"step": step, "time": round(time.time(), 3), **to_jsonable(dict(metrics))}
+        with open(self.dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        self._wandb_call("log", lambda run: run.log(dict(metrics), step=step))
+
+    def rewind(self, step: int) -> None:
+        """Drop metrics.jsonl lines logged after `step` (used by --resume, so that the steps
+        replayed after the last checkpoint are not recorded twice)."""
+        path = self.dir / "metrics.jsonl"
+        if not self.active or not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and (json.loads(line).get("step") is None
+                                     or json.loads(line)["step"] <= step)]
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+    def summary(self, values: Mapping[str, Any]) -> None:
+        """Merge `values` into summary.json (written atomically) and the W&B summary."""
+        if not self.active:
+            return
+        self._summary.update(to_jsonable(dict(values)))
+        atomic_write_json(self.dir / "summary.json", self._summary)
+        self._wandb_call("summary", lambda run: run.summary.update(dict(values)))
+
+    def table(self, key: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path | None:
+        """Write `tables/<key>.csv` and log a `wandb.Table` under `key`."""
+        if not self.active:
+            return None
+        rows = [list(to_jsonable(list(row))) for row in rows]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        path = atomic_write_text(self.dir / "tables" / f"{key}.csv", buffer.getvalue())
+
+        def send(run):
+            import wandb
+
+            run.log({key: wandb.Table(columns=list(columns), data=rows)})
+
+        self._wandb_call("table", send)
+        return path
+
+    def image(self, key: str, figure_or_path: Any, caption: str | None = None) -> Path | None:
+        """Save a matplotlib figure as `<key>.png` in the run folder (or take an existing image
+        file) and log it as a `wandb.Image`."""
+        if not self.active:
+            return None
+        if isinstance(figure_or_path, (str, os.PathLike)):
+            path = Path(figure_or_path)
+        else:
+            path = self.dir / f"{key}.png"
+            tmp = path.with_name(f".{path.name}.tmp.png")
+            figure_or_path.savefig(tmp, dpi=120, bbox_inches="tight")
+            os.replace(tmp, path)
+
+        def send(run):
+            import wandb
+
+            run.log({key: wandb.Image(str(path), caption=caption)})
+
+        self._wandb_call("image", send)
+        return path
+
+    def wandb_log(self, build: Any) -> None:
+        """Log W&B-only objects (e.g. `wandb.plot.confusion_matrix`): `build(wandb)` returns the
+        dict to log. Skipped when W&B is off; the caller writes the local equivalent itself."""
+        def send(run):
+            import wandb
+
+            run.log(build(wandb))
+
+        self._wandb_call("wandb_log", send)
+
+    def finish(self, exit_code: int = 0) -> None:
+        """Close the W&B run (flushes offline files)."""
+        self._wandb_call("finish", lambda run: run.finish(exit_code=exit_code))
+        self.wandb = None
+
+    # ---- W&B -----------------------------------------------------------------------------
+    def _wandb_call(self, what: str, call) -> None:
+        if self.wandb is None:
+            return
+        try:
+            call(self.wandb)
+        except Exception as exc:  # W&B must never take a run down with it
+            warnings.warn(f"W&B {what} failed ({type(exc).__name__}: {exc}); "
+                          f"continuing with the local run folder only", RuntimeWarning, stacklevel=3)
+            self.wandb = None
+
+
+def run_config(args: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """vars(args) plus provenance: git commit, command line, python/torch versions, host."""
+    import torch
+
+    config = dict(vars(args)) if args is not None else {}
+    config.update(extra or {})
+    config["_provenance"] = {
+        "git_commit": git_commit(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "host": platform.node(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+    }
+    return config
+
+
+def run_dir_for(args: Any, question: str, default_name: str) -> Path:
+    """`<out-dir>/<question>/<run-name>`; --run-name wins over the script's default name."""
+    name = getattr(args, "run_name", None) or default_name
+    return Path(getattr(args, "out_dir", "runs")) / question / name
+
+
+def start_run(args: Any, project: str, question: str, default_name: str,
+              extra_config: Mapping[str, Any] | None = None, group: str | None = None,
+              job_type: str | None = None) -> Run:
+    """Create the run folder, write config.json and start W&B in `args.wandb_mode`.
+
+    A fresh start clears the folder's earlier metrics.jsonl and summary.json (checkpoints stay
+    until the run overwrites them); `args.resume` keeps them so the run continues its records.
+    """
+    directory = run_dir_for(args, question, default_name)
+    if not _is_main_process():
+        return Run(directory, {}, None, active=False)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not getattr(args, "resume", False):
+        for stale in ("metrics.jsonl", "summary.json"):
+            (directory / stale).unlink(missing_ok=True)
+    config = run_config(args, extra_config)
+    atomic_write_json(directory / "config.json", config)
+
+    wandb_run = None
+    mode = getattr(args, "wandb_mode", "offline")
+    if mode != "disabled":
+        try:
+            import wandb
+
+            wandb_run = wandb.init(
+                project=getattr(args, "wandb_project", None) or project,
+                name=directory.name, group=group, job_type=job_type,
+                config=to_jsonable(config), dir=str(directory), mode=mode,
+                reinit="finish_previous",
+                settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
+            )
+        except Exception as exc:
+            warnings.warn(f"W&B failed to start ({type(exc).__name__}: {exc}); "
+                          f"continuing with the local run folder only", RuntimeWarning, stacklevel=2)
+            wandb_run = None
+    return Run(directory, config, wandb_run, active=True)

@@ -1,0 +1,1 @@
+"""q1_weak_supervision"""

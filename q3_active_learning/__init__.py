@@ -1,0 +1,1 @@
+"""q3_active_learning"""
