@@ -133,10 +133,9 @@ class Run:
         if isinstance(figure_or_path, (str, os.PathLike)):
             path = Path(figure_or_path)
         else:
-            path = self.dir / f"{key}.png"
-            tmp = path.with_name(f".{path.name}.tmp.png")
-            figure_or_path.savefig(tmp, dpi=120, bbox_inches="tight")
-            os.replace(tmp, path)
+            from common.report import save_figure
+
+            path = save_figure(figure_or_path, self.dir / f"{key}.png")
 
         def send(run):
             import wandb

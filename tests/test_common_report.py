@@ -1,0 +1,46 @@
+"""common.report: tables and figures from run folders."""
+
+import json
+
+import pytest
+
+from common.errors import DataError
+from common.report import fmt_pct, load_runs, markdown_table, plot_curves
+
+
+def write_run(root, name, summary, metrics):
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "summary.json").write_text(json.dumps(summary))
+    (d / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+    return d
+
+
+def test_load_runs_and_series(tmp_path):
+    write_run(tmp_path, "b", {"acc": 0.5}, [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0},
+                                            {"epoch": 2, "other": 1}])
+    write_run(tmp_path, "a", {"acc": 0.7}, [])
+    (tmp_path / "unfinished").mkdir()
+    runs = load_runs(str(tmp_path / "*"))
+    assert [r.name for r in runs] == ["a", "b"]  # sorted; the unfinished folder is skipped
+    assert runs[1].series("epoch", "loss") == ([1, 2], [2.0, 1.0])
+
+
+def test_markdown_table():
+    text = markdown_table(["run", "acc", "note"], [["bn", 0.81234, None], ["gn", 1, True]])
+    assert text.splitlines() == ["| run | acc | note |", "| --- | ---: | ---: |",
+                                 "| bn | 0.8123 | — |", "| gn | 1 | yes |"]
+    assert fmt_pct(0.8139) == "81.39%"
+
+
+def test_plot_curves_writes_a_png(tmp_path):
+    path = plot_curves({"a": ([1, 2], [0.5, 0.4])}, tmp_path / "fig.png",
+                       bands={"a": ([0.4, 0.3], [0.6, 0.5])})
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_load_run_without_summary_is_one_line_error(tmp_path):
+    from common.report import load_run
+
+    with pytest.raises(DataError, match="no summary.json"):
+        load_run(tmp_path)
