@@ -63,7 +63,7 @@ def data_sentence(runs) -> str:
                 "sentences, not CoNLL-2003, so the numbers show the pipeline working, not the "
                 "study's results")
     elif smoke == {False}:
-        kind = "**the real CoNLL-2003 data**"
+        kind = "**real data** (not the built-in corpus)"
     else:
         kind = "**a mix of built-in smoke data and real data** (see each run's source)"
     return f"Data: {kind}. Sources: {'; '.join(descriptions)}."
@@ -240,7 +240,7 @@ def original_comparison(lf_runs, aggregate_runs, stats_runs) -> list[str]:
         out.append("Every number matches the original report.\n")
     elif real:
         out.append(f"{matches.count(False)} of {len(matches)} numbers differ from the original "
-                   "report on real data.\n")
+                   "report on this data.\n")
     else:
         out.append("These runs used the built-in corpus, not CoNLL-2003, so they are not expected "
                    f"to match ({matches.count(False)} of {len(matches)} differ); run "
