@@ -1,0 +1,229 @@
+"""LSTMs written from scratch, with optional layer normalisation (report 1, section 2.1.4),
+plus `nn.LSTM` (cuDNN on GPUs) behind the same interface, and the character-level word encoder
+(section 2.1.3).
+
+    cell = LayerNormLSTMCell(input_size, hidden_size, layer_norm=True)
+    lstm = make_bilstm(input_size, hidden_size, layer_norm=True)     # BiLSTM or TorchBiLSTM
+    outputs, (h_n, c_n) = lstm(x, mask)       # x (B, T, I), mask (B, T) bool -> (B, T, 2H)
+
+Layer normalisation follows Ba, Kiros and Hinton (2016, "Layer Normalization", section 3.1,
+eqs. 20-22): the input and the recurrent pre-activations are normalised separately, each with
+its own gain and no shift (the LSTM's bias is added after them), and the cell state is
+normalised (gain and shift) before the output tanh:
+
+    gates = LN_x(W_ih x_t) + LN_h(W_hh h_{t-1}) + b_ih + b_hh      # 4H: i, f, g, o
+    c_t   = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
+    h_t   = sigmoid(o) * tanh(LN_c(c_t))
+
+With `layer_norm=False` the three LNs are identities and the cell is exactly `nn.LSTMCell`
+(same gate order i, f, g, o, same parameter names `weight_ih`, `weight_hh`, `bias_ih`,
+`bias_hh`, same U(-1/sqrt(H), 1/sqrt(H)) initialisation), which the tests check against
+`nn.LSTM`, padding included.
+
+Padding: sentences are padded at the end and described by a (B, T) mask. At padded steps the
+state is carried unchanged and the output is zero, as with `pack_padded_sequence`. The
+backward direction reverses every sentence within its own length, so it starts at the
+sentence's last real token, not at the padding.
+
+Speed: the input projection (and its LN) is one matmul over all time steps; only the recurrent
+part loops over time. Without layer norm, `make_bilstm` returns `TorchBiLSTM` (`nn.LSTM` with
+packed sequences, cuDNN on GPUs), numerically the same model and much faster; `--lstm scratch`
+in train.py forces the from-scratch path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class LayerNormLSTMCell(nn.Module):
+    """One LSTM step, with Ba et al.'s layer normalisation when `layer_norm=True`."""
+
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True):
+        super().__init__()
+        self.input_size, self.hidden_size, self.layer_norm = input_size, hidden_size, layer_norm
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
+        if layer_norm:
+            # No shift in the two gate LNs: b_ih + b_hh already shift the gates.
+            self.ln_ih = nn.LayerNorm(4 * hidden_size, bias=False)
+            self.ln_hh = nn.LayerNorm(4 * hidden_size, bias=False)
+            self.ln_cell = nn.LayerNorm(hidden_size)
+        else:
+            self.ln_ih = self.ln_hh = self.ln_cell = nn.Identity()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """nn.LSTM's initialisation: every weight and bias from U(-1/sqrt(H), 1/sqrt(H));
+        LN gains start at one and the cell LN's shift at zero."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for parameter in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            nn.init.uniform_(parameter, -bound, bound)
+        for module in (self.ln_ih, self.ln_hh, self.ln_cell):
+            if isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+
+    def input_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """LN_x(W_ih x) + b_ih + b_hh for any number of leading dimensions: the part of the
+        gates that does not depend on the state, computed for all time steps at once."""
+        return self.ln_ih(x @ self.weight_ih.t()) + (self.bias_ih + self.bias_hh)
+
+    def step(self, projected: torch.Tensor, state: State) -> State:
+        """One time step from the precomputed input projection (B, 4H) and the state."""
+        hidden, cell = state
+        gates = projected + self.ln_hh(hidden @ self.weight_hh.t())
+        input_gate, forget_gate, cell_gate, output_gate = gates.chunk(4, dim=1)
+        cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(cell_gate)
+        hidden = torch.sigmoid(output_gate) * torch.tanh(self.ln_cell(cell))
+        return hidden, cell
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> State:
+        """nn.LSTMCell's interface: x (B, I), state (h, c) each (B, H) -> (h', c')."""
+        if state is None:
+            zeros = x.new_zeros(x.size(0), self.hidden_size)
+            state = (zeros, zeros)
+        return self.step(self.input_projection(x), state)
+
+
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first lengths[b] steps of every sequence in x (B, T, ...); padding stays
+    where it is. Applying it twice gives x back."""
+    steps = x.size(1)
+    positions = torch.arange(steps, device=x.device).unsqueeze(0)            # (1, T)
+    lengths = lengths.to(x.device).unsqueeze(1)                              # (B, 1)
+    index = torch.where(positions < lengths, lengths - 1 - positions, positions)
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class LSTMLayer(nn.Module):
+    """One direction of one layer over a padded batch, from scratch."""
+
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True, reverse: bool = False):
+        super().__init__()
+        self.cell = LayerNormLSTMCell(input_size, hidden_size, layer_norm)
+        self.reverse = reverse
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, state: State | None = None):
+        """x (B, T, I), mask (B, T) prefix mask -> outputs (B, T, H) (zero at padding) and the
+        final state (h, c) at each sequence's last token (its first token when reversed)."""
+        batch, steps, _ = x.shape
+        lengths = mask.sum(1)
+        if self.reverse:
+            x = reverse_within_lengths(x, lengths)
+        if state is None:
+            zeros = x.new_zeros(batch, self.cell.hidden_size)
+            state = (zeros, zeros)
+        # unbind rather than [:, t]: one stack in the backward instead of T zero-filled grads.
+        projected = self.cell.input_projection(x).unbind(1)
+        step_on = mask.unsqueeze(2).unbind(1)
+        hidden, cell = state
+        outputs = []
+        for t in range(steps):
+            new_hidden, new_cell = self.cell.step(projected[t], (hidden, cell))
+            hidden = torch.where(step_on[t], new_hidden, hidden)
+            cell = torch.where(step_on[t], new_cell, cell)
+            outputs.append(new_hidden * step_on[t])
+        outputs = torch.stack(outputs, dim=1)
+        if self.reverse:
+            outputs = reverse_within_lengths(outputs, lengths)
+        return outputs, (hidden, cell)
+
+
+class BiLSTM(nn.Module):
+    """Bidirectional multi-layer LSTM from scratch, optionally layer-normalised.
+
+    Returns outputs (B, T, 2H) and (h_n, c_n), each (2 * num_layers, B, H) ordered like
+    nn.LSTM's: layer 0 forward, layer 0 backward, layer 1 forward, ..."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 layer_norm: bool = True, dropout: float = 0.0):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, layer_norm
+        self.layers = nn.ModuleList()
+        for layer in range(num_layers):
+            size = input_size if layer == 0 else 2 * hidden_size
+            self.layers.append(nn.ModuleList([LSTMLayer(size, hidden_size, layer_norm, reverse=False),
+                                              LSTMLayer(size, hidden_size, layer_norm, reverse=True)]))
+        self.dropout = nn.Dropout(dropout)  # between layers, as nn.LSTM's dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        hiddens, cells = [], []
+        for index, (forward_layer, backward_layer) in enumerate(self.layers):
+            if index > 0:
+                x = self.dropout(x)
+            out_forward, (h_forward, c_forward) = forward_layer(x, mask)
+            out_backward, (h_backward, c_backward) = backward_layer(x, mask)
+            x = torch.cat([out_forward, out_backward], dim=2)
+            hiddens += [h_forward, h_backward]
+            cells += [c_forward, c_backward]
+        return x, (torch.stack(hiddens), torch.stack(cells))
+
+    @torch.no_grad()
+    def load_from_torch_lstm(self, lstm: nn.LSTM) -> "BiLSTM":
+        """Copy the weights of a bidirectional nn.LSTM of the same sizes into this model."""
+        if not lstm.bidirectional or lstm.num_layers != self.num_layers or lstm.hidden_size != self.hidden_size:
+            raise ValueError("nn.LSTM must be bidirectional with the same hidden size and layers")
+        for index, directions in enumerate(self.layers):
+            for direction, suffix in zip(directions, ("", "_reverse")):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(direction.cell, name).copy_(getattr(lstm, f"{name}_l{index}{suffix}"))
+        return self
+
+
+class TorchBiLSTM(nn.Module):
+    """`nn.LSTM` (cuDNN on GPUs) behind BiLSTM's interface: packs the batch by the mask's
+    lengths, so padding is skipped in both directions exactly as in BiLSTM."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, False
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor):
+        lengths = mask.sum(1).cpu()  # pack_padded_sequence wants the lengths on the CPU
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        outputs, (hidden, cell) = self.lstm(packed)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=x.size(1))
+        return outputs, (hidden, cell)
+
+
+def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, num_layers: int = 1,
+                dropout: float = 0.0, implementation: str = "auto") -> nn.Module:
+    """The BiLSTM for a tagger. `implementation`: "scratch" (BiLSTM), "torch" (nn.LSTM, only
+    without layer norm) or "auto" (torch unless layer norm is asked for)."""
+    if implementation not in ("auto", "scratch", "torch"):
+        raise ValueError(f"unknown LSTM implementation {implementation!r}")
+    if implementation == "torch" and layer_norm:
+        raise ValueError("nn.LSTM has no layer normalisation; use the scratch implementation")
+    if implementation == "scratch" or layer_norm:
+        return BiLSTM(input_size, hidden_size, num_layers, layer_norm, dropout)
+    return TorchBiLSTM(input_size, hidden_size, num_layers, dropout)
+
+
+class CharBiLSTMEncoder(nn.Module):
+    """Character-level word representation (Lample et al., 2016): embed each character, run a
+    BiLSTM over the word, and concatenate the final forward and backward hidden states.
+
+    Input: char ids (N, W) of N words padded to W characters (0 = padding) and their mask;
+    output (N, 2 * hidden_size). Every word must have at least one character."""
+
+    def __init__(self, num_chars: int, char_dim: int = 25, hidden_size: int = 25,
+                 layer_norm: bool = False, implementation: str = "auto"):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.lstm = make_bilstm(char_dim, hidden_size, layer_norm, implementation=implementation)
+        self.output_size = 2 * hidden_size
+
+    def forward(self, char_ids: torch.Tensor, char_mask: torch.Tensor) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(self.embedding(char_ids), char_mask)
+        return torch.cat([hidden[-2], hidden[-1]], dim=1)  # last layer: forward, backward
