@@ -139,39 +139,45 @@ class LSTMLayer(nn.Module):
 
 
 class BiLSTM(nn.Module):
-    """Bidirectional multi-layer LSTM from scratch, optionally layer-normalised.
+    """Bidirectional (or, with bidirectional=False, forward-only) multi-layer LSTM from scratch,
+    optionally layer-normalised.
 
     Returns outputs (B, T, 2H) and (h_n, c_n), each (2 * num_layers, B, H) ordered like
-    nn.LSTM's: layer 0 forward, layer 0 backward, layer 1 forward, ..."""
+    nn.LSTM's: layer 0 forward, layer 0 backward, layer 1 forward, ... (H and num_layers
+    without the backward direction)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 layer_norm: bool = True, dropout: float = 0.0):
+                 layer_norm: bool = True, dropout: float = 0.0, bidirectional: bool = True):
         super().__init__()
         self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, layer_norm
+        directions = (False, True) if bidirectional else (False,)
         self.layers = nn.ModuleList()
         for layer in range(num_layers):
-            size = input_size if layer == 0 else 2 * hidden_size
-            self.layers.append(nn.ModuleList([LSTMLayer(size, hidden_size, layer_norm, reverse=False),
-                                              LSTMLayer(size, hidden_size, layer_norm, reverse=True)]))
+            size = input_size if layer == 0 else len(directions) * hidden_size
+            self.layers.append(nn.ModuleList([LSTMLayer(size, hidden_size, layer_norm, reverse=reverse)
+                                              for reverse in directions]))
         self.dropout = nn.Dropout(dropout)  # between layers, as nn.LSTM's dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
         hiddens, cells = [], []
-        for index, (forward_layer, backward_layer) in enumerate(self.layers):
+        for index, directions in enumerate(self.layers):
             if index > 0:
                 x = self.dropout(x)
-            out_forward, (h_forward, c_forward) = forward_layer(x, mask)
-            out_backward, (h_backward, c_backward) = backward_layer(x, mask)
-            x = torch.cat([out_forward, out_backward], dim=2)
-            hiddens += [h_forward, h_backward]
-            cells += [c_forward, c_backward]
+            outputs = []
+            for direction in directions:
+                output, (hidden, cell) = direction(x, mask)
+                outputs.append(output)
+                hiddens.append(hidden)
+                cells.append(cell)
+            x = torch.cat(outputs, dim=2)
         return x, (torch.stack(hiddens), torch.stack(cells))
 
     @torch.no_grad()
     def load_from_torch_lstm(self, lstm: nn.LSTM) -> "BiLSTM":
         """Copy the weights of a bidirectional nn.LSTM of the same sizes into this model."""
-        if not lstm.bidirectional or lstm.num_layers != self.num_layers or lstm.hidden_size != self.hidden_size:
-            raise ValueError("nn.LSTM must be bidirectional with the same hidden size and layers")
+        if (lstm.bidirectional != (len(self.layers[0]) == 2) or lstm.num_layers != self.num_layers
+                or lstm.hidden_size != self.hidden_size):
+            raise ValueError("nn.LSTM must have the same directions, hidden size and layers")
         for index, directions in enumerate(self.layers):
             for direction, suffix in zip(directions, ("", "_reverse")):
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -183,11 +189,12 @@ class TorchBiLSTM(nn.Module):
     """`nn.LSTM` (cuDNN on GPUs) behind BiLSTM's interface: packs the batch by the mask's
     lengths, so padding is skipped in both directions exactly as in BiLSTM."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 bidirectional: bool = True):
         super().__init__()
         self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, False
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                            bidirectional=True, dropout=dropout if num_layers > 1 else 0.0)
+                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
         lengths = mask.sum(1).cpu()  # pack_padded_sequence wants the lengths on the CPU
@@ -198,7 +205,7 @@ class TorchBiLSTM(nn.Module):
 
 
 def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, num_layers: int = 1,
-                dropout: float = 0.0, implementation: str = "auto") -> nn.Module:
+                dropout: float = 0.0, implementation: str = "auto", bidirectional: bool = True) -> nn.Module:
     """The BiLSTM for a tagger. `implementation`: "scratch" (BiLSTM), "torch" (nn.LSTM, only
     without layer norm) or "auto" (torch unless layer norm is asked for)."""
     if implementation not in ("auto", "scratch", "torch"):
@@ -206,8 +213,8 @@ def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, num_layers:
     if implementation == "torch" and layer_norm:
         raise ValueError("nn.LSTM has no layer normalisation; use the scratch implementation")
     if implementation == "scratch" or layer_norm:
-        return BiLSTM(input_size, hidden_size, num_layers, layer_norm, dropout)
-    return TorchBiLSTM(input_size, hidden_size, num_layers, dropout)
+        return BiLSTM(input_size, hidden_size, num_layers, layer_norm, dropout, bidirectional)
+    return TorchBiLSTM(input_size, hidden_size, num_layers, dropout, bidirectional)
 
 
 class CharBiLSTMEncoder(nn.Module):

@@ -153,3 +153,20 @@ def test_char_encoder_equals_running_each_word_alone(implementation):
     for row, word in enumerate(words):
         _, (hidden, _) = reference(encoder.embedding(torch.tensor([word])))
         assert torch.allclose(encoded[row], torch.cat([hidden[0, 0], hidden[1, 0]]), atol=1e-6)
+
+
+def test_unidirectional_lstm_equals_nn_lstm():
+    torch.manual_seed(6)
+    reference = nn.LSTM(3, 4, batch_first=True)
+    ours = BiLSTM(3, 4, layer_norm=False, bidirectional=False).load_from_torch_lstm(reference)
+    fast = make_bilstm(3, 4, layer_norm=False, bidirectional=False)
+    fast.lstm.load_state_dict(reference.state_dict())
+    lengths = torch.tensor([5, 2])
+    x, mask = torch.randn(2, 5, 3), prefix_mask(lengths, 5)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out_packed, (h_ref, _) = reference(packed)
+    out_ref, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=5)
+    for model in (ours, fast):
+        out, (hidden, _) = model(x, mask)
+        assert out.shape == (2, 5, 4)
+        assert torch.allclose(out, out_ref, atol=1e-6) and torch.allclose(hidden, h_ref, atol=1e-6)
