@@ -115,7 +115,7 @@ SMOKE_DEFAULTS = {"dataset": "builtin10", "epochs": 4, "bs": 16, "train_size": 2
                   "threads": 1}
 EVAL_BATCH_SIZE = 1000
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
-RESUME_MUST_MATCH = ("optimizer", "loss", "lr", "momentum", "bs", "epochs", "dataset", "seed",
+RESUME_MUST_MATCH = ("optimizer", "loss", "lr", "momentum", "bs", "dataset", "seed",
                      "val_split", "train_size", "test_size", "conv1", "conv2", "fc1", "fc2")
 
 
@@ -300,7 +300,7 @@ def evaluate(model: torch.nn.Module, loader: ImageLoader, loss_fn: Callable, dev
         predictions.append(logits.argmax(1).cpu())
     predictions = torch.cat(predictions)
     labels = loader.labels.cpu()
-    return loss_sum / len(labels), float((predictions == labels).float().mean()), predictions
+    return loss_sum / len(labels), (predictions == labels).sum().item() / len(labels), predictions
 
 
 def print_results(summary: dict[str, Any]) -> None:
@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {
         "kind": "cnn", "config_id": config_id(args), "optimizer": args.optimizer, "loss": args.loss,
         "lr": args.lr, "momentum": args.momentum, "batch_size": args.bs, "dataset": args.dataset,
-        "smoke": args.smoke, "num_params": num_params, "selected_on": selected_on,
+        "smoke": args.smoke, "num_params": num_params, "train_size": len(train_set), "selected_on": selected_on,
         "best_epoch": best["epoch"], "best_selection_accuracy": best["best_metric"],
         "epochs_run": epoch, "stopped_early": stopped_early,
         "uniform_prediction_loss": uniform_prediction_loss(args.loss, num_classes), **results,

@@ -1,0 +1,295 @@
+"""Render reports/q6.md from the question-6 run folders: LeNet-5's parameter table, the test
+accuracy of the four configurations and of the MLP on ResNet-34 features, the best and worst
+class of each, one figure with the four confusion matrices, the training curves, the yes/no
+answer to "do the pre-trained features beat the best of the four configurations?", and the
+theory answers.
+
+    python -m q6_cnn_wandb.report                                    # runs/ -> reports/q6.md
+    python -m q6_cnn_wandb.report --runs-dir runs/smoke --out reports/q6.md
+
+Reads `<runs-dir>/q6_cnn_wandb/*/` (summary.json, metrics.jsonl, config.json) and writes the
+report and its figures (`reports/q6_*.png`). Every number and every conclusion is computed from
+those files; the paragraphs branch on the values. Takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.cli import HelpFormatter, entry_point
+from common.errors import DataError
+from common.report import RunRecord, fmt_pct, load_runs, markdown_table, plot_curves, save_figure, write_report
+from q6_cnn_wandb.model import LeNet5, format_size, parameter_table
+from q6_cnn_wandb.results import confusion_figure
+from q6_cnn_wandb.theory import QUESTIONS, run_checks
+from q6_cnn_wandb.train import CONFIGS, OPTIMIZERS, PROJECT, QUESTION, gradient_ratio_at_uniform
+
+# A run "barely moved" when its test accuracy stays within this of chance.
+NEAR_CHANCE_MARGIN = 0.05
+LOSS_NAMES = {"ce": "cross-entropy", "mse": "squared error (softmax vs one-hot)"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--runs-dir", default="runs", help="root folder of the run folders")
+    parser.add_argument("--out", default="reports/q6.md", help="markdown report to write")
+    return parser.parse_args(argv)
+
+
+# ---- sections ----------------------------------------------------------------------------------
+
+def describe_data(runs: list[RunRecord]) -> str:
+    datasets = sorted({run.summary.get("dataset", run.config.get("dataset", "?")) for run in runs})
+    smoke = any(run.summary.get("smoke") or run.config.get("smoke") for run in runs)
+    text = f"Data: {', '.join(datasets)}"
+    if smoke or any(name != "cifar10" for name in datasets):
+        text += (" — built-in smoke data (synthetic coloured shapes, small subsets, a few epochs), "
+                 "not CIFAR-10: the numbers check the pipeline and say nothing about the study's "
+                 "question. Run `bash scripts/reproduce_q6.sh` with CIFAR-10 under data/ for the real "
+                 "table.")
+    else:
+        text += " (CIFAR-10: 50,000 training and 10,000 test images, 10 classes)."
+    return text
+
+
+def parameter_section(cnn_runs: list[RunRecord]) -> str:
+    config = cnn_runs[0].config if cnn_runs else {}
+    widths = [config.get(key, default) for key, default in
+              (("conv1", 6), ("conv2", 16), ("fc1", 120), ("fc2", 84))]
+    model = LeNet5(*widths)
+    rows = parameter_table(model, (3, 32, 32))
+    total = sum(row.params for row in rows)
+    table = markdown_table(["layer", "input size", "output size", "parameters"],
+                           [[row.layer, format_size(row.input_size), format_size(row.output_size),
+                             f"{row.params:,}"] for row in rows] + [["**total**", "", "", f"**{total:,}**"]])
+    return (f"LeNet-5 as in PyTorch's CIFAR-10 tutorial (widths conv1={widths[0]}, conv2={widths[1]}, "
+            f"fc1={widths[2]}, fc2={widths[3]}; the assignment's diagram is not available). Sizes are "
+            f"channels x height x width without the batch dimension, measured by forward hooks on the "
+            f"module (`q6_cnn_wandb/model.py`).\n\n{table}")
+
+
+def config_label(summary: dict[str, Any]) -> str:
+    number = summary.get("config_id")
+    optimizer = summary.get("optimizer", "?")
+    text = f"{optimizer.upper() if optimizer == 'sgd' else optimizer.capitalize()} lr {summary.get('lr', 0):g}"
+    if summary.get("momentum"):
+        text += f", momentum {summary['momentum']:g}"
+    text += f", {LOSS_NAMES.get(summary.get('loss'), summary.get('loss'))}"
+    return f"{number}. {text}" if number else f"custom: {text}"
+
+
+def class_cell(summary: dict[str, Any], which: str) -> str:
+    return f"{summary[which + '_class']} ({fmt_pct(summary[which + '_class_accuracy'], 1)})"
+
+
+def accuracy_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:
+    rows = []
+    for run in cnn_runs:
+        s = run.summary
+        rows.append([config_label(s), run.name, f"{s['epochs_run']}", f"{s['best_epoch']} ({s['selected_on']})",
+                     fmt_pct(s["test_accuracy"]), class_cell(s, "best"), class_cell(s, "worst")])
+    for run in mlp_runs:
+        s = run.summary
+        rows.append([f"ResNet-34 features ({s['weights_label']}, {s['image_size']} px) + MLP", run.name,
+                     f"{s['epochs_run']} ({'converged' if s['converged'] else 'not converged'})",
+                     "final model", fmt_pct(s["test_accuracy"]), class_cell(s, "best"), class_cell(s, "worst")])
+    table = markdown_table(["configuration", "run", "epochs", "kept epoch (selected on)", "test accuracy",
+                            "best class", "worst class"], rows, align=["l", "l", "r", "r", "r", "l", "l"])
+    notes = ["\"Kept epoch\" is the checkpoint reloaded for the figures: LeNet runs keep the epoch with "
+             "the best accuracy on the split in brackets (the assignment selects on test accuracy, which "
+             "makes the figure optimistic; `--val-split 0.1` selects on held-out training images "
+             "instead). The MLP's figure is its final model's. Best and worst class are by per-class "
+             "accuracy (recall) in the kept model's confusion matrix."]
+    selected_on = {run.summary["selected_on"] for run in cnn_runs}
+    if len(selected_on) > 1:
+        notes.append("The LeNet runs were selected on different splits (" + ", ".join(sorted(selected_on))
+                     + "): compare them with care.")
+    return table + "\n" + " ".join(notes)
+
+
+def confusion_section(cnn_runs: list[RunRecord], out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = 2 if len(cnn_runs) > 1 else 1
+    rows = -(-len(cnn_runs) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 5.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, run in zip(axes.flat, cnn_runs):
+        ax.axis("on")
+        s = run.summary
+        confusion_figure(np.array(s["confusion_matrix"]), s["class_names"],
+                         f"{config_label(s)}\ntest acc {fmt_pct(s['test_accuracy'])}; best {s['best_class']}, "
+                         f"worst {s['worst_class']}", ax=ax)
+    figure.tight_layout()
+    path = save_figure(figure, out.with_name(f"{out.stem}_confusion_matrices.png"))
+    plt.close(figure)
+    lines = [f"![confusion matrices of the four configurations]({path.name})", ""]
+    for run in cnn_runs:
+        s = run.summary
+        lines.append(f"- {config_label(s)}: best class **{class_cell(s, 'best')}**, worst class "
+                     f"**{class_cell(s, 'worst')}** ({sum(map(sum, s['confusion_matrix'])):,} test images).")
+    return "\n".join(lines)
+
+
+def curves_section(runs: list[RunRecord], out: Path) -> str:
+    figures = []
+    for key, title, logy in (("train_loss", "training loss", True), ("test_loss", "test loss", True),
+                             ("test_accuracy", "test accuracy", False)):
+        series = {run.name: run.series("epoch", key) for run in runs if run.series("epoch", key)[0]}
+        path = plot_curves(series, out.with_name(f"{out.stem}_{key}.png"), title=title, ylabel=key, logy=logy)
+        figures.append(f"![{title}]({path.name})")
+    return ("Per epoch, as logged to W&B. Losses are on a log scale: the squared-error runs' losses "
+            "are about ten times smaller than the cross-entropy ones by construction.\n\n"
+            + "\n".join(figures))
+
+
+def mse_section(cnn_runs: list[RunRecord]) -> str:
+    """The SGD + squared-error finding, stated from the numbers."""
+    runs = [run for run in cnn_runs if run.summary.get("loss") == "mse" and run.summary.get("optimizer") == "sgd"]
+    if not runs:
+        return "No run with SGD and the squared error was found."
+    paragraphs = []
+    for run in runs:
+        s = run.summary
+        num_classes = len(s["class_names"])
+        chance = 1 / num_classes
+        ratio = gradient_ratio_at_uniform(num_classes)
+        _, losses = run.series("epoch", "train_loss")
+        first, last = losses[0], losses[-1]
+        uniform = s["uniform_prediction_loss"]
+        reason = (f"Near the uniform prediction p = 1/K the gradient of the mean-over-classes squared "
+                  f"error with respect to the logits is 2/K^2 = {ratio:.3f} times the cross-entropy's "
+                  f"(measured by autograd, K = {num_classes}): the softmax's Jacobian diag(p) - p p^T "
+                  f"is small when p is spread out, and the mean over classes divides by K once more. "
+                  f"SGD at lr {s['lr']:g} therefore moves like cross-entropy at lr {s['lr'] * ratio:.1e}, "
+                  f"Adam divides each step by the gradient's running magnitude, so the small scale alone "
+                  f"does not slow it down.")
+        moved = abs(last - first) / first
+        if s["test_accuracy"] < chance + NEAR_CHANCE_MARGIN and moved < 0.05:
+            paragraphs.append(
+                f"**{config_label(s)} barely moves.** Its training loss went from {first:.4f} to {last:.4f} "
+                f"in {len(losses)} epochs ({100 * moved:.1f}% change); the uniform prediction scores "
+                f"{uniform:.4f} = (K-1)/K^2, and the test accuracy, {fmt_pct(s['test_accuracy'])}, is "
+                f"not above chance ({fmt_pct(chance)}). This is the finding, not a bug. {reason}")
+        else:
+            paragraphs.append(
+                f"**{config_label(s)} did learn here**: training loss {first:.4f} -> {last:.4f} in "
+                f"{len(losses)} epochs (the uniform prediction scores {uniform:.4f}), test accuracy "
+                f"{fmt_pct(s['test_accuracy'])} against {fmt_pct(chance)} chance. It still starts slowly: "
+                f"{reason}")
+    return "\n\n".join(paragraphs)
+
+
+def answer_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:
+    """Yes/no: do the pre-trained features beat the best of the four configurations?"""
+    if not cnn_runs or not mlp_runs:
+        return ("Cannot answer: the report needs the four LeNet runs and a ResNet-34 run "
+                f"({len(cnn_runs)} LeNet and {len(mlp_runs)} ResNet-34 runs found).")
+    best_cnn = max(cnn_runs, key=lambda run: run.summary["test_accuracy"])
+    pretrained = [run for run in mlp_runs if run.summary.get("pretrained")]
+    mlp = max(pretrained or mlp_runs, key=lambda run: run.summary["test_accuracy"])
+    cnn_acc, mlp_acc = best_cnn.summary["test_accuracy"], mlp.summary["test_accuracy"]
+    gap = 100 * (mlp_acc - cnn_acc)
+    comparison = (f"ResNet-34 features ({mlp.summary['weights_label']}) + MLP: {fmt_pct(mlp_acc)} test "
+                  f"accuracy (final model); best LeNet configuration, {config_label(best_cnn.summary)}: "
+                  f"{fmt_pct(cnn_acc)} (epoch selected on {best_cnn.summary['selected_on']}); "
+                  f"difference {gap:+.2f} points.")
+    if not pretrained:
+        return (f"**Not answered by these runs**: the ResNet-34 features came from **random weights** "
+                f"(`--weights none`), so they are not pre-trained "
+                f"features and the question does not apply. For the record: {comparison} "
+                f"Run `python q6_cnn_wandb/resnet34_features.py --weights imagenet` with "
+                f"resnet34-b627a593.pth in torchvision's cache to answer it.")
+    datasets = {run.summary.get("dataset") for run in [best_cnn, mlp]}
+    caveat = ("" if len(datasets) == 1 else
+              f" Caution: the runs used different data ({', '.join(sorted(map(str, datasets)))}), so the "
+              f"comparison is not like for like.")
+    if mlp_acc > cnn_acc:
+        selection = (" The LeNet figure was even chosen on the test set (optimistic) while the MLP's is "
+                     "its final model's, so the margin is if anything understated."
+                     if best_cnn.summary["selected_on"] == "test" else "")
+        cnn = best_cnn.summary
+        return (f"**Yes.** {comparison} The features come from a 21.8-million-parameter network trained "
+                f"on 1.28 million ImageNet images, whose filters already respond to object shapes, textures "
+                f"and parts; a {cnn['num_params']:,}-parameter LeNet trained from scratch on "
+                f"{cnn.get('train_size', '?'):,} images for {cnn['epochs_run']} epochs cannot learn features "
+                f"that rich, and the MLP on top only has to separate classes that the features already "
+                f"largely separate.{selection}{caveat}")
+    return (f"**No.** {comparison} Pre-trained ImageNet features did not beat the best LeNet here. Likely "
+            f"reasons: the 32x32 images are upsampled to {mlp.summary['image_size']} px, far from the "
+            f"statistics the ImageNet filters were trained on, and the features are frozen (no "
+            f"fine-tuning).{caveat}")
+
+
+def theory_section() -> str:
+    checks = run_checks()
+    parts = []
+    for answer_fn, _ in QUESTIONS:
+        parts.append("```text\n" + answer_fn() + "\n```")
+    failed = [check for check in checks if not check.passed]
+    status = (f"All {len(checks)} numeric and symbolic checks of `python q6_cnn_wandb/theory.py` pass."
+              if not failed else f"{len(failed)} of {len(checks)} checks FAIL: "
+              + ", ".join(check.name for check in failed))
+    return "\n\n".join(parts) + "\n\n" + status + "\n\n" + "\n".join(f"- {check.line()}" for check in checks)
+
+
+def wandb_section(runs: list[RunRecord], out: Path) -> str:
+    modes = sorted({str(run.config.get("wandb_mode", "offline")) for run in runs})
+    lines = [f"Every run logs `train_loss`, `test_loss` and `test_accuracy` per epoch, the confusion "
+             f"matrix (`confusion_matrix_plot`) and a table of sample test images with predicted and true "
+             f"labels (`sample_predictions_table`) to the W&B project `{PROJECT}` (mode: "
+             f"{', '.join(modes)}). Offline runs upload with `wandb sync <run folder>/wandb/offline-run-*`. "
+             f"The same figures are in the run folders:"]
+    for run in runs:
+        grid = run.dir / "sample_predictions.png"
+        link = os.path.relpath(grid, out.parent) if grid.exists() else None
+        lines.append(f"- `{run.dir}`" + (f": [sample predictions]({link})" if link else ""))
+    return "\n".join(lines)
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    out = Path(args.out)
+    runs = load_runs(str(Path(args.runs_dir) / QUESTION / "*"))
+    if not runs:
+        raise DataError(f"no finished run under {Path(args.runs_dir) / QUESTION}; run "
+                        f"`bash scripts/reproduce_q6.sh` (or with --smoke) first")
+    cnn_runs = sorted([run for run in runs if run.summary.get("kind") == "cnn"],
+                      key=lambda run: (run.summary.get("config_id") or 99, run.name))
+    mlp_runs = [run for run in runs if run.summary.get("kind") == "resnet34_mlp"]
+    missing = sorted(set(CONFIGS) - {run.summary.get("config_id") for run in cnn_runs})
+
+    sections = [
+        "# Q6: a 5x5 CNN on CIFAR-10 under four training configurations, ResNet-34 features, theory",
+        describe_data(runs),
+        f"Runs: {len(cnn_runs)} LeNet-5 and {len(mlp_runs)} ResNet-34 runs from `{args.runs_dir}`."
+        + (f" Missing configurations: {', '.join(map(str, missing))}." if missing else ""),
+        "## The CNN's parameters", parameter_section(cnn_runs),
+        "## Test accuracy", accuracy_section(cnn_runs, mlp_runs),
+        f"Configurations: SGD uses lr {OPTIMIZERS['sgd']['lr']:g} and momentum {OPTIMIZERS['sgd']['momentum']:g}, "
+        f"Adam lr {OPTIMIZERS['adam']['lr']:g}; the squared error is between the softmax probabilities and "
+        f"the one-hot targets, averaged over batch and classes (`nn.MSELoss` on softmax outputs).",
+        "## Squared error with SGD", mse_section(cnn_runs),
+        "## Confusion matrices", confusion_section(cnn_runs, out) if cnn_runs else "No LeNet run found.",
+        "## Curves", curves_section(cnn_runs + mlp_runs, out),
+        "## Do the pre-trained features beat the best of the four configurations?",
+        answer_section(cnn_runs, mlp_runs),
+        "## Weights & Biases", wandb_section(cnn_runs + mlp_runs, out),
+        "## Theory", theory_section(),
+    ]
+    write_report(out, "\n\n".join(sections) + "\n")
+    return {"cnn_runs": len(cnn_runs), "mlp_runs": len(mlp_runs), "out": str(out)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""q6_cnn_wandb/train.py in-process on the built-in data: the kept checkpoint is the argmax epoch,
+the confusion matrix covers the test split, W&B objects are logged without failure, --val-split
+selects on validation, --resume ends where an uninterrupted run ends, and missing data is one line."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from q6_cnn_wandb import train
+
+TINY = ["--smoke", "--train-size", "400", "--test-size", "100", "--bs", "16"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """--smoke sets torch's thread count to 1; give the rest of the test session its own back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_smoke_run_keeps_the_argmax_epoch_and_logs_wandb_objects(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        summary = train.main(["--config", "2", *TINY, "--epochs", "3", "--out-dir", str(tmp_path),
+                              "--wandb-mode", "offline", "--samples", "8"])
+    wandb_failures = [str(w.message) for w in caught if "W&B" in str(w.message)]
+    assert wandb_failures == []  # the confusion-matrix plot and the image table were accepted
+    run_dir = tmp_path / "q6_cnn_wandb" / "smoke-config2-adam-ce-lr0.01-bs16"
+    accuracies = [m["test_accuracy"] for m in metrics(run_dir)]
+    assert len(accuracies) == 3
+    best = int(np.argmax(accuracies)) + 1  # first maximum, as the strict '>' keeps the earlier epoch
+    assert summary["best_epoch"] == best
+    assert torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)["epoch"] == best
+    # The reloaded best checkpoint scores exactly what was logged at that epoch.
+    assert summary["test_accuracy"] == pytest.approx(accuracies[best - 1], abs=1e-9)
+    matrix = np.array(summary["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == summary["test_size"] == 100
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(summary["test_accuracy"])
+    assert summary["best_class"] in summary["class_names"] and summary["worst_class"] in summary["class_names"]
+    assert summary["test_accuracy"] > 0.3  # learns: chance is 0.1
+    for name in ("confusion_matrix.png", "sample_predictions.png", "tables/sample_predictions.csv"):
+        assert (run_dir / name).is_file(), name
+    assert len((run_dir / "tables" / "sample_predictions.csv").read_text().splitlines()) == 1 + 8
+    assert list((run_dir / "wandb").glob("offline-run-*"))
+
+
+def test_val_split_selects_on_validation_and_resume_matches_an_uninterrupted_run(tmp_path):
+    common = ["--config", "1", *TINY, "--val-split", "0.25", "--wandb-mode", "disabled"]
+    whole = train.main([*common, "--epochs", "2", "--out-dir", str(tmp_path / "a")])
+    assert whole["selected_on"] == "validation"
+    run_dir = tmp_path / "a" / "q6_cnn_wandb" / "smoke-config1-sgd-ce-lr0.001-bs16-val0.25"
+    logged = metrics(run_dir)
+    assert whole["best_epoch"] == int(np.argmax([m["val_accuracy"] for m in logged])) + 1
+    assert whole["best_selection_accuracy"] == pytest.approx(logged[whole["best_epoch"] - 1]["val_accuracy"])
+
+    train.main([*common, "--epochs", "1", "--out-dir", str(tmp_path / "b")])
+    with pytest.raises(SystemExit):  # resuming with other settings is refused in one line
+        train.main([*common, "--epochs", "2", "--seed", "1", "--resume", "--out-dir", str(tmp_path / "b")])
+    resumed = train.main([*common, "--epochs", "2", "--resume", "--out-dir", str(tmp_path / "b")])
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    assert resumed["confusion_matrix"] == whole["confusion_matrix"]
+    resumed_logged = metrics(tmp_path / "b" / "q6_cnn_wandb" / run_dir.name)
+    assert [m["train_loss"] for m in resumed_logged] == [m["train_loss"] for m in logged]
+
+
+def test_missing_cifar10_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--config", "1", "--data-root", str(tmp_path), "--out-dir", str(tmp_path),
+                    "--wandb-mode", "disabled"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and str(tmp_path) in err[0]
