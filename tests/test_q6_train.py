@@ -78,3 +78,46 @@ def test_missing_cifar10_is_one_line(tmp_path, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and str(tmp_path) in err[0]
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def write_tiny_cifar10(root, layout, per_class=(3, 2)):
+    """A CIFAR-10 with per_class[0] train and per_class[1] test images of every class, in
+    torchvision's pickled layout or as an ImageFolder of PNGs."""
+    import pickle
+
+    from PIL import Image
+
+    generator = np.random.default_rng(0)
+    for split, count in zip(("train", "test"), per_class):
+        labels = [c for c in range(10) for _ in range(count)]
+        images = generator.integers(0, 256, (len(labels), 3, 32, 32), dtype=np.uint8)
+        if layout == "torchvision":
+            folder = root / "cifar-10-batches-py"
+            folder.mkdir(parents=True, exist_ok=True)
+            names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+            for index, name in enumerate(names):  # the training images spread over the five batches
+                part = slice(index, None, len(names))
+                with open(folder / name, "wb") as handle:
+                    pickle.dump({"data": images[part].reshape(-1, 3072), "labels": labels[part]}, handle)
+            with open(folder / "batches.meta", "wb") as handle:
+                pickle.dump({"label_names": CIFAR10_CLASSES}, handle)
+        else:
+            for i, (image, label) in enumerate(zip(images, labels)):
+                folder = root / "cifar10" / split / CIFAR10_CLASSES[label]
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image.transpose(1, 2, 0)).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "imagefolder"])
+def test_real_cifar10_path_reads_either_layout(tmp_path, layout):
+    write_tiny_cifar10(tmp_path / "data", layout)
+    summary = train.main(["--config", "2", "--data-root", str(tmp_path / "data"), "--epochs", "1", "--bs", "8",
+                          "--threads", "1", "--out-dir", str(tmp_path / "runs"), "--wandb-mode", "disabled"])
+    assert summary["dataset"] == "cifar10" and not summary["smoke"]
+    assert summary["class_names"] == CIFAR10_CLASSES
+    assert summary["train_size"] == 30 and summary["test_size"] == 20
+    assert np.array(summary["confusion_matrix"]).sum() == 20
+    assert (tmp_path / "runs" / "q6_cnn_wandb" / "config2-adam-ce-lr0.01-bs8").is_dir()
