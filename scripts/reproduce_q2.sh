@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Q2 (transfer between CIFAR-100 and CIFAR-10): both orders and both from-scratch baselines, with
+# the same seed and the same stratified subsets, then reports/q2.md.
+#
+#   scripts/reproduce_q2.sh --smoke                          # built-in data, small CNN, about 1-2 minutes
+#   scripts/reproduce_q2.sh --data-root data                 # CIFAR, ResNet-18, 100 epochs per stage
+#   scripts/reproduce_q2.sh --epochs 20 --subset-ratio 0.1   # the original's setting
+#
+# Extra flags are passed to every run (e.g. --model smallcnn, --device cuda, --seed 1).
+source "$(dirname "$0")/_env.sh"
+
+SMOKE=()
+RUNS=runs
+if [[ "${1:-}" == "--smoke" ]]; then
+    SMOKE=(--smoke)
+    RUNS=runs/smoke
+    shift
+fi
+EXTRA=("$@")
+
+mkdir -p "$RUNS/logs"
+# One row of the report's table per run: the two transfer orders and their baselines.
+for order in c100-c10 c10-c100 c10 c100; do
+    echo "== $order: python -m q2_transfer.train --order $order ${SMOKE[*]-} ${EXTRA[*]-}"
+    python -m q2_transfer.train --order "$order" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
+        ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RUNS/logs/q2-$order.log"
+done
+
+python -m q2_transfer.report --runs-dir "$RUNS" --out reports/q2.md
