@@ -31,7 +31,8 @@ size, so later runs (other MLP settings, --resume) skip the extraction.
 Training stops when the relative change of the epoch's training loss, |L_t - L_t-1| / L_t-1,
 stays below --tol for --patience epochs in a row, or after --max-epochs. Each epoch prints
 
-    [CIFAR10 resnet34-imagenet] Epoch 7/100 | loss 0.6123 | test loss 0.6890 | test acc 76.80% | rel change 0.0213
+    [CIFAR10 resnet34-imagenet] Epoch 7/100 | loss 0.6123 | test loss 0.6890 | test acc 76.80% |
+    rel change 0.0213      (on one line)
 
 and logs `train_loss`, `test_loss`, `test_accuracy` to W&B (project Q6-cnn-wandb, the same as the
 LeNet runs) and runs/q6_cnn_wandb/<run>/. The final model (no selection on the test set) is
@@ -79,7 +80,7 @@ from q6_cnn_wandb.results import log_final_results
 from q6_cnn_wandb.train import PROJECT, QUESTION, limit
 
 WEIGHTS_FILE = "resnet34-b627a593.pth"  # torchvision's ResNet34_Weights.IMAGENET1K_V1
-WEIGHTS_LABELS = {"imagenet": "ImageNet-pretrained", "none": "random weights (not pre-trained)"}
+WEIGHTS_LABELS = {"imagenet": "ImageNet-pretrained", "none": "random weights, not pre-trained"}
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 FEATURE_DIM = 512
 
@@ -98,7 +99,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default imagenet; none with --smoke)")
     parser.add_argument("--image-size", type=int, default=None,
                         help=f"side the 32x32 images are resized to before the network "
-                             f"(default {DEFAULTS['image_size']}; {SMOKE_DEFAULTS['image_size']} with --smoke)")
+                             f"(default {DEFAULTS['image_size']}; {SMOKE_DEFAULTS['image_size']} "
+                             f"with --smoke)")
     parser.add_argument("--extract-bs", type=int, default=128, help="batch size of the feature extraction")
     parser.add_argument("--cache-dir", default=None,
                         help="folder of the cached features (default <out-dir>/q6_cnn_wandb/feature_cache)")
@@ -121,7 +123,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"stratified seeded subset of the training images (default all; "
                              f"{SMOKE_DEFAULTS['train_size']} with --smoke)")
     parser.add_argument("--test-size", type=int, default=None,
-                        help=f"likewise for the test split (default all; {SMOKE_DEFAULTS['test_size']} with --smoke)")
+                        help=f"likewise for the test split (default all; "
+                             f"{SMOKE_DEFAULTS['test_size']} with --smoke)")
     parser.add_argument("--samples", type=int, default=32,
                         help="sample test predictions shown in the W&B table and the PNG grid")
     parser.add_argument("--download", action="store_true",
@@ -250,7 +253,8 @@ def train_one_epoch(mlp: nn.Module, features: torch.Tensor, labels: torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(mlp: nn.Module, features: torch.Tensor, labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
+def evaluate(mlp: nn.Module, features: torch.Tensor,
+             labels: torch.Tensor) -> tuple[float, float, torch.Tensor]:
     """(mean loss, accuracy, predictions on the CPU)."""
     mlp.eval()
     logits = mlp(features)
@@ -307,12 +311,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return backbone[0]
 
     started = time.time()
-    train_features, train_cached = cached_features(paths["train"], train_set, make_backbone, args, device, "train")
+    train_features, train_cached = cached_features(paths["train"], train_set, make_backbone, args, device,
+                                                   "train")
     test_features, test_cached = cached_features(paths["test"], test_set, make_backbone, args, device, "test")
     extraction_seconds = time.time() - started
     backbone.clear()
     print(f"[{tag}] features {tuple(train_features.shape)} train, {tuple(test_features.shape)} test "
-          f"({label}, {args.image_size} px; {'from the cache' if train_cached and test_cached else 'extracted'} "
+          f"({label}, {args.image_size} px; "
+          f"{'from the cache' if train_cached and test_cached else 'extracted'} "
           f"in {extraction_seconds:.1f} s)")
     if args.standardize:
         train_features, test_features = standardize(train_features, test_features)
@@ -351,15 +357,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             best_accuracy, best_epoch = test_accuracy, epoch
         run.log({"epoch": epoch, "train_loss": train_loss, "test_loss": test_loss,
                  "test_accuracy": test_accuracy, "relative_loss_change": change}, step=epoch)
-        print(f"[{tag}] Epoch {epoch}/{args.max_epochs} | loss {train_loss:.4f} | test loss {test_loss:.4f} | "
+        print(f"[{tag}] Epoch {epoch}/{args.max_epochs} | loss {train_loss:.4f} | "
+              f"test loss {test_loss:.4f} | "
               f"test acc {100 * test_accuracy:.2f}% | rel change {change:.4f}")
         save_checkpoint(checkpoint, mlp, optimizer, None, epoch, best_accuracy, args,
-                        {"previous_loss": previous_loss, "calm_epochs": calm_epochs, "best_epoch": best_epoch})
+                        {"previous_loss": previous_loss, "calm_epochs": calm_epochs,
+                         "best_epoch": best_epoch})
         if converged:
             break
     # ---- end of training loop ----
     if converged:
-        print(f"converged: relative change of the training loss below {args.tol:g} for {args.patience} epochs")
+        print(f"converged: relative change of the training loss below {args.tol:g} "
+              f"for {args.patience} epochs")
     else:
         print(f"not converged after {args.max_epochs} epochs (relative change still >= {args.tol:g})")
 
@@ -370,7 +379,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {
         "kind": "resnet34_mlp", "weights": args.weights, "weights_label": label,
         "pretrained": args.weights == "imagenet", "image_size": args.image_size, "dataset": args.dataset,
-        "smoke": args.smoke, "standardized": args.standardize, "feature_dim": int(train_features.shape[1]), "train_size": len(train_set),
+        "smoke": args.smoke, "standardized": args.standardize, "feature_dim": int(train_features.shape[1]),
+        "train_size": len(train_set),
         "epochs_run": epoch, "converged": converged, "final_train_loss": previous_loss,
         "final_test_loss": final_loss, "best_test_accuracy": best_accuracy, "best_epoch": best_epoch,
         "features_from_cache": train_cached and test_cached, "extraction_seconds": extraction_seconds,

@@ -258,7 +258,8 @@ def linear_text(weights: torch.Tensor, bias: torch.Tensor) -> str:
 
 
 def boolean_network_answer() -> str:
-    weights = "\n".join(f"  h{i + 1} = step({linear_text(row, HIDDEN_BIAS[i])})".ljust(34) + f"fires iff {term}"
+    weights = "\n".join(f"  h{i + 1} = step({linear_text(row, HIDDEN_BIAS[i])})".ljust(34)
+                        + f"fires iff {term}"
                         for i, (row, term) in enumerate(zip(HIDDEN_WEIGHTS, HIDDEN_TERMS)))
     return f"""\
 Question 3. A one-hidden-layer network for y = (P or Q) xor (not R or not S).

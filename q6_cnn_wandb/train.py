@@ -51,7 +51,8 @@ Finding worth knowing: config 3 (SGD lr 0.001 with squared error on softmax outp
 moves in 20 epochs: the loss stays at its value for the uniform prediction, (K-1)/K^2 = 0.09.
 Near the uniform prediction the gradient of this loss with respect to the logits is 2/K^2 =
 1/50 of the cross-entropy's (`gradient_ratio_at_uniform`), so SGD at lr 0.001 takes steps like
-cross-entropy at lr 0.00002. Adam (config 4) rescales gradients and does not suffer from it.
+cross-entropy at lr 0.00002. Adam (config 4) divides each step by the gradient's running
+magnitude, so the small scale alone does not hold it back.
 
 Departures, and why:
 - The layer widths of the assignment's diagram are unknown: LeNet-5 of PyTorch's CIFAR-10
@@ -73,7 +74,8 @@ from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
 from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point
-from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset, train_val_split
+from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset,
+                                 train_val_split)
 from common.device import autocast_context, pick_device
 from common.divergence import check_finite_loss
 from common.errors import DataError
@@ -134,7 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--momentum", type=float, default=OPTIMIZERS["sgd"]["momentum"],
                         help="SGD momentum (ignored by Adam)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"epochs (default {DEFAULTS['epochs']}; {SMOKE_DEFAULTS['epochs']} with --smoke)")
+                        help=f"epochs (default {DEFAULTS['epochs']}; {SMOKE_DEFAULTS['epochs']} "
+                             f"with --smoke)")
     parser.add_argument("--bs", type=int, default=None,
                         help=f"batch size (default {DEFAULTS['bs']}; {SMOKE_DEFAULTS['bs']} with --smoke)")
     parser.add_argument("--patience", type=int, default=0,
@@ -169,7 +172,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.config is not None:
         for key, value in CONFIGS[args.config].items():
             if getattr(args, key) not in (None, value):
-                parser.error(f"--config {args.config} means --{key} {value}, not --{key} {getattr(args, key)}")
+                parser.error(f"--config {args.config} means --{key} {value}, "
+                             f"not --{key} {getattr(args, key)}")
             setattr(args, key, value)
     args.optimizer = args.optimizer or "sgd"
     args.loss = args.loss or "ce"
@@ -259,7 +263,8 @@ def load_data(args: argparse.Namespace) -> tuple[ImageSet, ImageSet | None, Imag
     return train, validation, test
 
 
-def loader_for(image_set: ImageSet, args: argparse.Namespace, device: torch.device, train: bool) -> ImageLoader:
+def loader_for(image_set: ImageSet, args: argparse.Namespace, device: torch.device,
+               train: bool) -> ImageLoader:
     mean, std = MEAN_STD[args.dataset]
     return ImageLoader(image_set.images, image_set.labels, args.bs if train else EVAL_BATCH_SIZE,
                        shuffle=train, augment=False, mean=mean, std=std, device=device, seed=args.seed,
@@ -387,7 +392,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"(epoch {best_epoch})")
         extra = {"best_epoch": best_epoch, "stale_epochs": stale_epochs}
         if improved:
-            save_checkpoint(checkpoints / "best.pt", model, optimizer, None, epoch, best_accuracy, args, extra)
+            save_checkpoint(checkpoints / "best.pt", model, optimizer, None, epoch, best_accuracy, args,
+                            extra)
         save_checkpoint(checkpoints / "last.pt", model, optimizer, None, epoch, best_accuracy, args, extra)
         if args.patience and stale_epochs >= args.patience:
             stopped_early = True
@@ -403,7 +409,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {
         "kind": "cnn", "config_id": config_id(args), "optimizer": args.optimizer, "loss": args.loss,
         "lr": args.lr, "momentum": args.momentum, "batch_size": args.bs, "dataset": args.dataset,
-        "smoke": args.smoke, "num_params": num_params, "train_size": len(train_set), "selected_on": selected_on,
+        "smoke": args.smoke, "num_params": num_params, "train_size": len(train_set),
+        "selected_on": selected_on,
         "best_epoch": best["epoch"], "best_selection_accuracy": best["best_metric"],
         "epochs_run": epoch, "stopped_early": stopped_early,
         "uniform_prediction_loss": uniform_prediction_loss(args.loss, num_classes), **results,

@@ -20,8 +20,8 @@ def test_default_lenet_has_62006_parameters_by_hand_count():
     model = LeNet5()
     assert sum(p.numel() for p in model.parameters()) == hand
     rows = {row.layer: row for row in parameter_table(model, (3, 32, 32))}
-    assert [rows[name].params for name in ("features.conv1", "features.conv2", "classifier.fc1",
-                                            "classifier.fc2", "classifier.fc3")] == [456, 2416, 48120, 10164, 850]
+    layers = ("features.conv1", "features.conv2", "classifier.fc1", "classifier.fc2", "classifier.fc3")
+    assert [rows[name].params for name in layers] == [456, 2416, 48120, 10164, 850]
     # 32 -5+1-> 28 -pool-> 14 -5+1-> 10 -pool-> 5
     assert rows["features.conv1"].output_size == (6, 28, 28)
     assert rows["features.pool1"].output_size == (6, 14, 14)

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from q6_cnn_wandb import report, theory
 
@@ -57,9 +56,10 @@ def write_run(root: Path, name: str, summary: dict, dataset: str = "cifar10", fl
     """A finished run folder with the files report.py reads; `flat`: the loss never moves."""
     run_dir = root / "q6_cnn_wandb" / name
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"dataset": dataset, "smoke": False, "wandb_mode": "offline"}))
-    lines = [{"step": e, "epoch": e, "train_loss": 0.09 if flat else 1.0 / e, "test_loss": 0.09 if flat else 1.1 / e,
-              "test_accuracy": 0.1 * e} for e in (1, 2)]
+    config = {"dataset": dataset, "smoke": False, "wandb_mode": "offline"}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    lines = [{"step": e, "epoch": e, "train_loss": 0.09 if flat else 1.0 / e,
+              "test_loss": 0.09 if flat else 1.1 / e, "test_accuracy": 0.1 * e} for e in (1, 2)]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     (run_dir / "summary.json").write_text(json.dumps({"dataset": dataset, "smoke": False, **summary}))
 
@@ -86,7 +86,7 @@ def make_runs(root: Path, cnn_accuracies, mlp_accuracy: float, pretrained: bool)
             flat=config == 3)
     write_run(root, "resnet", {
         "kind": "resnet34_mlp", "weights": "imagenet" if pretrained else "none", "pretrained": pretrained,
-        "weights_label": "ImageNet-pretrained" if pretrained else "random weights (not pre-trained)",
+        "weights_label": "ImageNet-pretrained" if pretrained else "random weights, not pre-trained",
         "image_size": 224, "epochs_run": 2, "converged": True, **classes(mlp_accuracy)})
 
 
