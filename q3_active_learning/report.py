@@ -1,0 +1,222 @@
+"""Render reports/q3.md from the active-learning runs: test accuracy at every labeled-set size as
+mean +/- std over seeds per method, learning curves with bands, and an analysis computed from the
+numbers (does Core-set beat random sampling beyond the seed-to-seed spread?).
+
+    python -m q3_active_learning.report --runs-dir runs --out reports/q3.md
+    python -m q3_active_learning.report --runs-dir runs/smoke      # after reproduce_q3.sh --smoke
+
+Reads every run folder under <runs-dir>/q3_active_learning/ that finished (has summary.json);
+writes the markdown report and one figure per dataset next to it (reports/q3_<dataset>.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from common.cli import HelpFormatter, entry_point
+from common.errors import DataError
+from common.report import load_runs, markdown_table, plot_curves, write_report
+
+METHOD_ORDER = ("random", "coreset", "entropy", "bald")
+DATASET_NAMES = {"cifar10": "CIFAR-10", "flowers102": "Flowers102"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--runs-dir", default="runs", help="root folder of the run folders")
+    parser.add_argument("--out", default="reports/q3.md", help="markdown report to write")
+    return parser.parse_args(argv)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def collect(runs) -> dict[str, dict[str, dict[int, dict[int, float]]]]:
+    """curves[dataset][method][seed] = {labeled size: test accuracy}."""
+    curves: dict = defaultdict(lambda: defaultdict(dict))
+    for run in runs:
+        summary = run.summary
+        if not summary.get("labeled_sizes"):
+            continue
+        curves[summary["dataset"]][summary["method"]][summary["seed"]] = dict(
+            zip(summary["labeled_sizes"], summary["test_accuracy_curve"]))
+    return curves
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "—"
+    mean, std = mean_std(values)
+    return f"{100 * mean:.2f} ± {100 * std:.2f} ({len(values)})"
+
+
+def compare(first: dict[int, dict[int, float]], second: dict[int, dict[int, float]],
+            sizes: list[int]) -> list[dict]:
+    """Per labeled size: mean accuracies of two methods over the seeds both ran, the paired
+    difference (first - second) per seed, and the larger of the two methods' seed spreads."""
+    rows = []
+    seeds = sorted(set(first) & set(second))
+    for size in sizes:
+        paired = [(first[s][size], second[s][size]) for s in seeds if size in first[s] and size in second[s]]
+        if not paired:
+            continue
+        a, b = [p[0] for p in paired], [p[1] for p in paired]
+        difference = [x - y for x, y in paired]
+        rows.append({"size": size, "seeds": len(paired), "first": mean_std(a), "second": mean_std(b),
+                     "difference": mean_std(difference),
+                     "spread": max(mean_std(a)[1], mean_std(b)[1])})
+    return rows
+
+
+def verdict(rows: list[dict]) -> tuple[list[int], list[int], list[int]]:
+    """Sizes where the first method is ahead by more than the seed spread, behind by more, or
+    within it. With one seed there is no spread to compare with: every size is 'within'."""
+    ahead, behind, within = [], [], []
+    for row in rows:
+        gap, spread = row["difference"][0], row["spread"]
+        if row["seeds"] > 1 and gap > spread:
+            ahead.append(row["size"])
+        elif row["seeds"] > 1 and gap < -spread:
+            behind.append(row["size"])
+        else:
+            within.append(row["size"])
+    return ahead, behind, within
+
+
+def sizes_text(sizes: list[int]) -> str:
+    return ", ".join(str(s) for s in sizes) if sizes else "none"
+
+
+def analyse(dataset: str, methods: dict[str, dict[int, dict[int, float]]], sizes: list[int]) -> str:
+    """The analysis paragraph of one dataset, every conclusion read off the numbers."""
+    name = DATASET_NAMES.get(dataset, dataset)
+    lines = []
+    # The first size is the shared initial pool: every method trains on the same images there.
+    queried = sizes[1:]
+    if "coreset" in methods and "random" in methods and queried:
+        rows = compare(methods["coreset"], methods["random"], queried)
+        ahead, behind, within = verdict(rows)
+        seeds = min(row["seeds"] for row in rows) if rows else 0
+        final = rows[-1] if rows else None
+        if seeds < 2:
+            lines.append(f"**{name}: Core-set vs random.** {'No' if seeds == 0 else 'Only one'} "
+                         f"seed ran both methods, so "
+                         f"there is no seed-to-seed spread to judge a difference against.")
+        elif ahead and not behind and len(ahead) > len(within):
+            lines.append(f"**{name}: Core-set beats random sampling beyond the seed spread** at "
+                         f"{len(ahead)} of {len(rows)} queried labeled-set sizes ({sizes_text(ahead)}).")
+        elif behind and not ahead and len(behind) > len(within):
+            lines.append(f"**{name}: Core-set falls behind random sampling beyond the seed spread** "
+                         f"at {len(behind)} of {len(rows)} queried sizes ({sizes_text(behind)}).")
+        else:
+            lines.append(f"**{name}: Core-set does not beat random sampling beyond the seed spread "
+                         f"at this budget**: ahead by more than the spread at {sizes_text(ahead)}, "
+                         f"behind by more at {sizes_text(behind)}, within it at {sizes_text(within)} "
+                         f"(of {len(rows)} queried sizes).")
+        if final is not None:
+            gap, gap_std = final["difference"]
+            spread = (f"paired difference {100 * gap:+.2f} ± {100 * gap_std:.2f} points over "
+                      f"{final['seeds']} seeds; larger method spread {100 * final['spread']:.2f}"
+                      if final["seeds"] > 1 else f"difference {100 * gap:+.2f} points, one seed")
+            lines.append(f"At the final {final['size']} labels Core-set reaches "
+                         f"{100 * final['first'][0]:.2f}% and random {100 * final['second'][0]:.2f}% "
+                         f"({spread}).")
+        mean_gap = statistics.fmean(row["difference"][0] for row in rows) if rows else 0.0
+        lines.append(f"Averaged over the queried sizes, Core-set minus random is "
+                     f"{100 * mean_gap:+.2f} points.")
+    # Which method is best at the largest budget, by mean accuracy.
+    final_size = sizes[-1]
+    finals = {method: mean_std([curve[final_size] for curve in seeds.values() if final_size in curve])
+              for method, seeds in methods.items()
+              if any(final_size in curve for curve in seeds.values())}
+    if finals:
+        ranking = sorted(finals, key=lambda m: -finals[m][0])
+        best, runner_up = ranking[0], (ranking[1] if len(ranking) > 1 else None)
+        text = (f"At {final_size} labels the best mean accuracy is {best}'s "
+                f"{100 * finals[best][0]:.2f}%")
+        if runner_up is not None:
+            margin = finals[best][0] - finals[runner_up][0]
+            spread = max(finals[best][1], finals[runner_up][1])
+            seeds = min(len(methods[best]), len(methods[runner_up]))
+            judged = (f"{'more' if margin > spread else 'not more'} than the larger seed spread, "
+                      f"{100 * spread:.2f}" if seeds > 1 else "one seed: no spread to judge it by")
+            text += f", {100 * margin:.2f} points above {runner_up} ({judged})"
+        lines.append(text + "; ranking: " + " > ".join(ranking) + ".")
+    return " ".join(lines)
+
+
+def selection_seconds(runs, dataset: str, method: str) -> float:
+    """Mean seconds per query episode (episode 0 queries nothing) over the method's runs."""
+    per_run = [r.summary["selection_seconds_total"] / max(1, r.summary["episodes"] - 1) for r in runs
+               if r.summary.get("dataset") == dataset and r.summary.get("method") == method]
+    return statistics.fmean(per_run) if per_run else float("nan")
+
+
+def data_statement(runs) -> str:
+    smoke = sorted({bool(r.config.get("smoke")) for r in runs})
+    pairs = sorted({(r.summary.get("dataset"), r.config.get("data", r.summary.get("data"))) for r in runs})
+    used = ", ".join(f"{data} for {dataset}" if data != dataset else str(dataset) for dataset, data in pairs)
+    if smoke == [True]:
+        return (f"**Data: built-in smoke data** ({used}), tiny pools and budgets from `--smoke`. "
+                f"These numbers check the pipeline end to end; they say nothing about CIFAR-10 or "
+                f"Flowers102. Run `bash scripts/reproduce_q3.sh` with the real data for the study.")
+    if smoke == [False]:
+        return f"**Data: the real datasets** ({used})."
+    return f"**Data: a mix of smoke and real runs** ({used}); read each table with that in mind."
+
+
+@entry_point
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    runs = load_runs(str(Path(args.runs_dir) / "q3_active_learning" / "*"))
+    curves = collect(runs)
+    if not curves:
+        raise DataError(f"no finished q3 runs under {Path(args.runs_dir) / 'q3_active_learning'}; "
+                        f"run `bash scripts/reproduce_q3.sh --smoke` (or the full script) first")
+    out = Path(args.out)
+    parts = ["# Q3: Active learning: Core-set versus random sampling (and entropy, BALD)\n",
+             data_statement(runs) + "\n",
+             "Test accuracy (%) after training from scratch on each labeled-set size: mean ± "
+             "sample std over seeds (number of seeds). Every method starts from the same seeded "
+             "initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
+             "from the runs' summary.json files.\n"]
+    for dataset in sorted(curves):
+        methods = curves[dataset]
+        ordered = [m for m in METHOD_ORDER if m in methods] + sorted(set(methods) - set(METHOD_ORDER))
+        sizes = sorted({size for seeds in methods.values() for curve in seeds.values() for size in curve})
+        rows = [[size] + [cell([curve[size] for curve in methods[m].values() if size in curve])
+                          for m in ordered] for size in sizes]
+        series, bands = {}, {}
+        for method in ordered:
+            xs = [s for s in sizes if any(s in curve for curve in methods[method].values())]
+            stats = [mean_std([curve[s] for curve in methods[method].values() if s in curve]) for s in xs]
+            series[method] = (xs, [100 * m for m, _ in stats])
+            bands[method] = ([100 * (m - d) for m, d in stats], [100 * (m + d) for m, d in stats])
+        figure = plot_curves(series, out.parent / f"{out.stem}_{dataset}.png",
+                             title=f"{DATASET_NAMES.get(dataset, dataset)}: test accuracy vs labels "
+                                   f"(mean ± std over seeds)",
+                             xlabel="labeled images", ylabel="test accuracy (%)", bands=bands)
+        timing = [[method, f"{selection_seconds(runs, dataset, method):.2f}"] for method in ordered]
+        stand_ins = sorted({r.config.get("data", dataset) for r in runs
+                            if r.summary.get("dataset") == dataset} - {dataset})
+        heading = DATASET_NAMES.get(dataset, dataset)
+        if stand_ins:
+            heading += f" (smoke stand-in: {', '.join(stand_ins)})"
+        parts += [f"## {heading}\n",
+                  markdown_table(["labeled"] + ordered, rows),
+                  f"![learning curves]({figure.name})\n",
+                  analyse(dataset, methods, sizes) + "\n",
+                  "Mean selection time per query episode (seconds, scoring the pool plus picking):\n",
+                  markdown_table(["method", "seconds"], timing)]
+    text = "\n".join(parts)
+    write_report(out, text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

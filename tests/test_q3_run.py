@@ -1,0 +1,115 @@
+"""q3_active_learning.run end to end on built-in data: learning, the labeling budget per episode,
+the shared initial pool, --resume, the report, and clear errors."""
+
+import json
+
+import pytest
+import torch
+
+from q3_active_learning import report
+from q3_active_learning.run import main
+
+SMOKE = ["--smoke", "--wandb-mode", "disabled"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tests run tiny tensors, where one thread is several times faster than two: each
+    multi-threaded op pays a synchronisation that costs more than its work (much more on a
+    busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def episode_state(out_dir, name: str, episode: int) -> dict:
+    path = out_dir / "q3_active_learning" / name / "checkpoints" / f"episode_{episode:02d}.pt"
+    return torch.load(path, weights_only=False)
+
+
+@pytest.fixture(scope="module")
+def coreset_run(tmp_path_factory):
+    """One uninterrupted smoke run (builtin10, 40 initial labels + 3 episodes of 40)."""
+    out_dir = tmp_path_factory.mktemp("q3")
+    summary = main([*SMOKE, "--method", "coreset", "--out-dir", str(out_dir)])
+    return out_dir, summary
+
+
+def test_smoke_run_learns_from_the_first_episode_to_the_last(coreset_run):
+    _, summary = coreset_run
+    curve = summary["test_accuracy_curve"]
+    assert curve[-1] > curve[0] + 0.05, curve
+    assert curve[-1] > 0.2  # 10 classes: chance is 0.1
+
+
+def test_each_episode_labels_exactly_al_bsize_new_images(coreset_run):
+    out_dir, summary = coreset_run
+    assert summary["labeled_sizes"] == [40, 80, 120, 160]
+    previous = None
+    for episode in range(4):
+        labeled = episode_state(out_dir, "smoke-cifar10-coreset-seed0", episode)["extra"]["labeled_idx"]
+        assert len(labeled) == 40 * (episode + 1) == len(set(labeled.tolist()))
+        assert 0 <= int(labeled.min()) and int(labeled.max()) < 1000  # the smoke pool
+        if previous is not None:  # earlier labels are kept; the new ones were unlabeled
+            assert torch.equal(labeled[:len(previous)], previous)
+        previous = labeled
+
+
+def test_initial_pool_is_identical_across_methods(coreset_run, tmp_path):
+    out_dir, summary = coreset_run
+    other = main([*SMOKE, "--method", "bald", "--max-episodes", "1", "--out-dir", str(tmp_path)])
+    first = episode_state(out_dir, "smoke-cifar10-coreset-seed0", 0)["extra"]["labeled_idx"]
+    second = episode_state(tmp_path, "smoke-cifar10-bald-seed0", 0)["extra"]["labeled_idx"]
+    assert torch.equal(first, second)
+    # Same images, same seeded initialisation and batch order: the same first network.
+    assert other["test_accuracy_curve"][0] == summary["test_accuracy_curve"][0]
+    # After the first query the methods part ways.
+    chosen = episode_state(tmp_path, "smoke-cifar10-bald-seed0", 1)["extra"]["labeled_idx"]
+    assert not torch.equal(chosen, episode_state(out_dir, "smoke-cifar10-coreset-seed0", 1)["extra"]["labeled_idx"])
+
+
+def test_resume_ends_with_the_uninterrupted_numbers(coreset_run, tmp_path):
+    _, uninterrupted = coreset_run
+    args = [*SMOKE, "--method", "coreset", "--out-dir", str(tmp_path)]
+    main([*args, "--max-episodes", "1"])  # stopped after episode 1
+    resumed = main([*args, "--max-episodes", "3", "--resume"])
+    assert resumed["labeled_sizes"] == uninterrupted["labeled_sizes"]
+    assert resumed["test_accuracy_curve"] == uninterrupted["test_accuracy_curve"]
+    assert resumed["test_loss_curve"] == uninterrupted["test_loss_curve"]
+    metrics = (tmp_path / "q3_active_learning" / "smoke-cifar10-coreset-seed0" / "metrics.jsonl")
+    assert [json.loads(line)["episode"] for line in metrics.read_text().splitlines()] == [0, 1, 2, 3]
+
+
+def test_report_renders_mean_and_std_over_seeds(tmp_path):
+    # Two hand-made summaries per method; the table cell is their mean ± sample std.
+    for method, seed, accuracies in [("random", 0, [0.2, 0.3]), ("random", 1, [0.2, 0.5]),
+                                     ("coreset", 0, [0.2, 0.6]), ("coreset", 1, [0.2, 0.7])]:
+        run_dir = tmp_path / "runs" / "q3_active_learning" / f"cifar10-{method}-seed{seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"smoke": False, "data": "cifar10"}))
+        (run_dir / "summary.json").write_text(json.dumps({
+            "dataset": "cifar10", "method": method, "seed": seed, "episodes": 2,
+            "labeled_sizes": [100, 200], "test_accuracy_curve": accuracies,
+            "selection_seconds_total": 1.0}))
+    text = report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "q3.md")])
+    # random at 200: mean 0.4, std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1414; coreset: 0.65, 0.0707.
+    assert "| 200 | 40.00 ± 14.14 (2) | 65.00 ± 7.07 (2) |" in text
+    # Gap 25 points > the larger spread (14.14): Core-set is ahead beyond the spread.
+    assert "Core-set beats random sampling beyond the seed spread" in text
+    assert (tmp_path / "q3_cifar10.png").is_file()
+
+
+def test_missing_real_data_is_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--dataset", "flowers102", "--data-root", str(tmp_path), "--wandb-mode", "disabled",
+              "--out-dir", str(tmp_path / "runs")])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "flowers-102" in error and "\n" not in error
+
+
+def test_bad_arguments_exit_2():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--method", "nope"])
+    assert exit_info.value.code == 2
