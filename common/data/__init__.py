@@ -1,0 +1,1 @@
+"""Data loaders shared by the studies: images (`common.data.images`) and NER corpora."""
