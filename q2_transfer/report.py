@@ -56,14 +56,19 @@ def newest_run_per_order(runs: list[RunRecord]) -> tuple[dict[str, RunRecord], l
     return chosen, notes
 
 
-def points(value: float) -> str:
-    """A difference of two accuracy fractions, in percentage points."""
-    return f"{100 * value:+.1f} points"
+def in_points(difference: float) -> float:
+    """A difference of two accuracy fractions in percentage points, rounded as it is printed, so
+    that every verdict agrees with the figure shown beside it."""
+    return round(100 * difference, 1)
+
+
+def points(difference: float) -> str:
+    return f"{in_points(difference):+.1f} points"
 
 
 def compare(difference: float) -> str:
     """'higher' / 'lower' / 'no clear difference' for a difference of accuracy fractions."""
-    if abs(100 * difference) < NOISE_POINTS:
+    if abs(in_points(difference)) < NOISE_POINTS:
         return "no clear difference"
     return "higher" if difference > 0 else "lower"
 
@@ -87,7 +92,7 @@ def results_rows(summaries: Mapping[str, Mapping[str, Any]]) -> list[list[Any]]:
             rows.append([TASK_NAMES[target], pretrain, fmt_pct(summary["target_final_test_accuracy"]),
                          fmt_pct(summary["target_best_test_accuracy"]), gain,
                          summary["target_epochs_to_90pct"], fmt_pct(summary["target_final_train_accuracy"]),
-                         source_change, f"{100 * summary['forgetting']:.1f}" if "forgetting" in summary else None])
+                         source_change, f"{in_points(summary['forgetting']):.1f}" if "forgetting" in summary else None])
     return rows
 
 
@@ -136,7 +141,7 @@ def observations(summaries: Mapping[str, Mapping[str, Any]]) -> str:
                           f"{NOISE_POINTS:g} point of where it was ({measured})")
         else:
             forgetting = (f"fine-tuning {'lowers' if lost > 0 else 'raises'} the source task's "
-                          f"({TASK_NAMES[source]}) test accuracy by {abs(100 * lost):.1f} points ({measured})")
+                          f"({TASK_NAMES[source]}) test accuracy by {abs(in_points(lost)):.1f} points ({measured})")
         sentences.append(f"{ORDER_NAMES[pretrained]}: {result}; {convergence}; {forgetting}.")
 
     if len(gains) == 2:
@@ -171,12 +176,12 @@ def observations(summaries: Mapping[str, Mapping[str, Any]]) -> str:
             for order, s in summaries.items() if order in ORDER_NAMES}
     if gaps:
         widest = max(gaps, key=gaps.get)
-        if 100 * gaps[widest] >= 5:
-            sentences.append(f"Train accuracy overstates test accuracy by up to {100 * gaps[widest]:.1f} points "
+        if in_points(gaps[widest]) >= 5:
+            sentences.append(f"Train accuracy overstates test accuracy by up to {in_points(gaps[widest]):.1f} points "
                              f"({ORDER_NAMES[widest]}), so train accuracy alone, as the original reported, "
                              f"overstates how well a model does on images it has not seen.")
         else:
-            sentences.append(f"Final train and test accuracy stay within {100 * gaps[widest]:.1f} points of "
+            sentences.append(f"Final train and test accuracy stay within {in_points(gaps[widest]):.1f} points of "
                              f"each other in every run, so these runs do not memorise their train sets.")
     sentences.append(f"Each row is one seed; differences under {NOISE_POINTS:g} point are called no "
                      f"clear difference.")

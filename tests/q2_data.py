@@ -22,6 +22,16 @@ def cached_images(monkeypatch):
                         lambda name, root, split, download=False: _cached(name, root, split, download))
 
 
+@pytest.fixture
+def short_test_images(monkeypatch):
+    """q2_transfer.train loads the default built-in train sets and half-size test sets (1000
+    builtin100 images, 10 per class; 500 builtin10 images), cached."""
+    test_sizes = {"builtin100": 1000, "builtin10": 500}
+    monkeypatch.setattr(q2_transfer.train, "load_images",
+                        lambda name, root, split, download=False: _cached(
+                            name, root, split, download, test_sizes[name] if split == "test" else None))
+
+
 def use_small_images(monkeypatch):
     """Make q2_transfer.train load 1000-image train and 200-image test built-in sets, cached."""
     sizes = {"train": 1000, "test": 200}

@@ -87,3 +87,14 @@ def test_report_renders_the_table_figure_and_missing_rows(tmp_path):
     assert "| CIFAR-10 | CIFAR-100 | 70.00% | 70.00% | +10.0 points | 3 | 99.00% | 40.00% → 25.00% | 15.0 |" in text
     assert "| CIFAR-100 | none (from scratch) | missing run |" in text
     assert "CIFAR-100: no comparison, the run(s) c100 are missing." in text
+
+
+def test_a_verdict_agrees_with_the_rounded_figure_it_prints():
+    # 11.75% -> 10.70% is -1.05 points, printed as -1.0 (float rounding of 100 * -0.0105): the
+    # verdict must treat it as the -1.0 it shows, i.e. not under the 1-point noise band.
+    runs = dict(HELPS, **{"c100": _summary("c100", 0.1175, 0.05, 3, 0.12),
+                          "c10-c100": _summary("c10-c100", 0.1070, 0.06, 2, 0.12, before=0.589, after=0.592)})
+    text = observations(runs)
+    assert "lowers the final CIFAR-100 test accuracy from 11.75% to 10.70% (-1.0 points)" in text
+    # and +0.3 points on the source task is inside the band: "within 1 point".
+    assert "leaves the source task's (CIFAR-10) test accuracy within 1 point" in text

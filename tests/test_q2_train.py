@@ -9,11 +9,11 @@ import pytest
 import torch
 
 import q2_transfer.train
-from common.data.images import MEAN_STD, ImageLoader, load_images
+from common.data.images import MEAN_STD, ImageLoader
 from common.distributed import DistContext
 from q2_transfer.models import MODELS, TransferNet
 from q2_transfer.train import evaluate, main
-from tests.q2_data import cached_images, small_images, use_small_images  # noqa: F401  (fixtures)
+from tests.q2_data import short_test_images, small_images, use_small_images  # noqa: F401  (fixtures)
 
 LINE = re.compile(r"^\[(CIFAR100|CIFAR10)\] Epoch (\d+)/2 \| Loss: \d+\.\d{3} \| Acc: \d+\.\d{2}% "
                   r"\| Test acc: \d+\.\d{2}%$")
@@ -26,7 +26,7 @@ def _metrics(run_dir):
     return lines
 
 
-def test_short_run_beats_chance_on_both_stages(tmp_path, capsys, cached_images):  # noqa: F811
+def test_short_run_beats_chance_on_both_stages(tmp_path, capsys, short_test_images):  # noqa: F811
     summary = main(["--order", "c100-c10", "--smoke", "--epochs", "2", "--wandb-mode", "disabled",
                     "--out-dir", str(tmp_path)])
     # Chance is 1% on the 100-class source and 10% on the 10-class target.
@@ -49,13 +49,14 @@ def test_short_run_beats_chance_on_both_stages(tmp_path, capsys, cached_images):
         "batch_size": 64, "epochs": 2, "lr": 1e-3, "subset_ratio": 0.1, "order": "c100-c10"}
 
     # Forgetting, recomputed independently: the final backbone with the CIFAR-100 head kept in
-    # the checkpoint, on the builtin100 test split.
+    # the checkpoint, on the same builtin100 test split.
     checkpoint = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)
     net = MODELS["smallcnn"](10)
     net.load_state_dict(checkpoint["model"])
     source_head = torch.nn.Linear(net.head.in_features, 100)
     source_head.load_state_dict(checkpoint["extra"]["source_head"])
-    test = load_images("builtin100", None, "test")
+    test = q2_transfer.train.load_images("builtin100", None, "test")
+    assert len(test) == 1000
     loader = ImageLoader(test.images, test.labels, 500, shuffle=False, augment=False, mean=MEAN_STD["builtin100"][0],
                          std=MEAN_STD["builtin100"][1])
     _, after = evaluate(TransferNet(net.backbone, source_head), loader, DistContext())
