@@ -146,6 +146,7 @@ class TaskData:
     num_classes: int
     train: ImageLoader
     test: ImageLoader
+    train_indices: torch.Tensor  # the stratified subset, as indices into the whole train split
     train_size: int
     test_size: int
 
@@ -159,7 +160,8 @@ def load_task(task: Task, args: argparse.Namespace, ctx: DistContext) -> TaskDat
     name = task.smoke_dataset if args.smoke else task.dataset
     train = load_images(name, args.data_root, "train", download=args.download)
     test = load_images(name, args.data_root, "test", download=args.download)
-    train = train.subset(stratified_subset(train.labels, args.subset_ratio, args.seed))
+    train_indices = stratified_subset(train.labels, args.subset_ratio, args.seed)
+    train = train.subset(train_indices)
     if len(train) == 0:
         raise DataError(f"--subset-ratio {args.subset_ratio} leaves no {name} training image; raise it")
     mean, std = MEAN_STD[name]
@@ -171,7 +173,8 @@ def load_task(task: Task, args: argparse.Namespace, ctx: DistContext) -> TaskDat
     test_loader = ImageLoader(test.images[shard], test.labels[shard], EVAL_BATCH_SIZE, shuffle=False,
                               augment=False, mean=mean, std=std, device=ctx.device,
                               channels_last=channels_last)
-    return TaskData(task, name, train.num_classes, train_loader, test_loader, len(train), len(test))
+    return TaskData(task, name, train.num_classes, train_loader, test_loader, train_indices, len(train),
+                    len(test))
 
 
 # ---- helpers ---------------------------------------------------------------------------------

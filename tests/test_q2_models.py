@@ -57,10 +57,11 @@ def test_stratified_subset_has_the_right_size_per_class_and_is_seeded(cached_ima
     assert first.train_size == 500 and first.test_size == 1000  # the test split stays whole
     # Same seed -> the same images, whichever order the task appears in; another seed -> others.
     again = subset("c100-c10", 0)
-    assert torch.equal(first.train.images, again.train.images)
+    assert torch.equal(first.train_indices, again.train_indices)
     assert torch.equal(first.train.labels, again.train.labels)
     other = subset("c10", 1)
-    assert not torch.equal(first.train.images, other.train.images)
+    assert not torch.equal(first.train_indices, other.train_indices)
+    assert torch.bincount(other.train.labels).tolist() == [50] * 10
     assert torch.bincount(subset("c10", 0, "0.25").train.labels).tolist() == [125] * 10
 
 
