@@ -16,6 +16,8 @@ channels. Departures from the report's code, each a bug fix:
   (batch, features) input does not drop features independently;
 - `stochastic_pred` keeps exactly the training-time dropout layers on, instead of adding an extra
   dropout after the first convolution that the network was never trained with.
+- `features` (the Core-set embedding) is the hidden layer after its ReLU, the representation the
+  classifier reads; the report's `get_features` took it before the ReLU.
 
 Running `python -m q3_active_learning.model` prints the parameter count for CIFAR-10 and
 Flowers102 at 32x32.

@@ -52,6 +52,8 @@ def cell(values: list[float]) -> str:
     if not values:
         return "—"
     mean, std = mean_std(values)
+    if len(values) == 1:
+        return f"{100 * mean:.2f} (1)"
     return f"{100 * mean:.2f} ± {100 * std:.2f} ({len(values)})"
 
 
@@ -92,9 +94,17 @@ def sizes_text(sizes: list[int]) -> str:
     return ", ".join(str(s) for s in sizes) if sizes else "none"
 
 
-def analyse(dataset: str, methods: dict[str, dict[int, dict[int, float]]], sizes: list[int]) -> str:
-    """The analysis paragraph of one dataset, every conclusion read off the numbers."""
+def display_name(dataset: str, runs) -> str:
+    """'CIFAR-10', or 'builtin10 (smoke stand-in for CIFAR-10)' when the runs used other data."""
     name = DATASET_NAMES.get(dataset, dataset)
+    used = sorted({r.config.get("data", dataset) for r in runs if r.summary.get("dataset") == dataset}
+                  - {dataset})
+    return f"{', '.join(used)} (smoke stand-in for {name})" if used else name
+
+
+def analyse(name: str, methods: dict[str, dict[int, dict[int, float]]], sizes: list[int]) -> str:
+    """The analysis paragraph of one dataset (shown as `name`), every conclusion read off the
+    numbers."""
     lines = []
     # The first size is the shared initial pool: every method trains on the same images there.
     queried = sizes[1:]
@@ -187,6 +197,7 @@ def main(argv=None) -> str:
              "from the runs' summary.json files.\n"]
     for dataset in sorted(curves):
         methods = curves[dataset]
+        name = display_name(dataset, runs)
         ordered = [m for m in METHOD_ORDER if m in methods] + sorted(set(methods) - set(METHOD_ORDER))
         sizes = sorted({size for seeds in methods.values() for curve in seeds.values() for size in curve})
         rows = [[size] + [cell([curve[size] for curve in methods[m].values() if size in curve])
@@ -198,19 +209,13 @@ def main(argv=None) -> str:
             series[method] = (xs, [100 * m for m, _ in stats])
             bands[method] = ([100 * (m - d) for m, d in stats], [100 * (m + d) for m, d in stats])
         figure = plot_curves(series, out.parent / f"{out.stem}_{dataset}.png",
-                             title=f"{DATASET_NAMES.get(dataset, dataset)}: test accuracy vs labels "
-                                   f"(mean ± std over seeds)",
+                             title=f"{name}: test accuracy vs labels (mean ± std over seeds)",
                              xlabel="labeled images", ylabel="test accuracy (%)", bands=bands)
         timing = [[method, f"{selection_seconds(runs, dataset, method):.2f}"] for method in ordered]
-        stand_ins = sorted({r.config.get("data", dataset) for r in runs
-                            if r.summary.get("dataset") == dataset} - {dataset})
-        heading = DATASET_NAMES.get(dataset, dataset)
-        if stand_ins:
-            heading += f" (smoke stand-in: {', '.join(stand_ins)})"
-        parts += [f"## {heading}\n",
+        parts += [f"## {name}\n",
                   markdown_table(["labeled"] + ordered, rows),
                   f"![learning curves]({figure.name})\n",
-                  analyse(dataset, methods, sizes) + "\n",
+                  analyse(name, methods, sizes) + "\n",
                   "Mean selection time per query episode (seconds, scoring the pool plus picking):\n",
                   markdown_table(["method", "seconds"], timing)]
     text = "\n".join(parts)
