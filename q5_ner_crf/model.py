@@ -1,0 +1,99 @@
+"""One BiLSTM tagger for every row of the report, chosen by flags:
+
+    embeddings   random (trained from scratch) or glove (initialised from GloVe, fine-tuned)
+    char         + character BiLSTM word features (Lample et al., 2016), concatenated to the
+                   word embedding
+    layer_norm   LayerNorm-LSTM cells (Ba et al., 2016) in the word and character BiLSTMs
+    crf          a linear-chain CRF on top (loss: negative log-likelihood; prediction: Viterbi)
+                   instead of a per-token softmax (cross-entropy; prediction: arg-max)
+
+    word ids -> embedding (+ char BiLSTM) -> dropout -> BiLSTM -> dropout -> linear -> emissions
+                                                                     -> softmax or CRF
+
+Both heads' losses are per real token (padding excluded): the CRF's negative log-likelihood is
+summed over sentences and divided by the number of tokens, the softmax's cross-entropy averaged
+over tokens, so the same learning rate means the same step size for both.
+
+    python q5_ner_crf/model.py     # prints the parameter counts of the variants
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from q5_ner_crf.crf import CRF
+from q5_ner_crf.data import Batch
+from q5_ner_crf.lstm import CharBiLSTMEncoder, make_bilstm
+
+
+class Tagger(nn.Module):
+    def __init__(self, num_words: int, num_tags: int, num_chars: int = 0, embed_dim: int = 100,
+                 hidden_size: int = 100, use_char: bool = False, char_dim: int = 25, char_hidden: int = 25,
+                 layer_norm: bool = False, use_crf: bool = False, dropout: float = 0.5,
+                 bidirectional: bool = True, lstm_implementation: str = "auto",
+                 pretrained: torch.Tensor | None = None):
+        super().__init__()
+        if pretrained is not None:
+            num_words, embed_dim = pretrained.shape
+        self.embedding = nn.Embedding(num_words, embed_dim, padding_idx=0)
+        if pretrained is not None:
+            with torch.no_grad():
+                self.embedding.weight.copy_(pretrained)  # fine-tuned, as in the report
+        self.char_encoder = None
+        features = embed_dim
+        if use_char:
+            if num_chars < 3:
+                raise ValueError("the character encoder needs a character vocabulary")
+            self.char_encoder = CharBiLSTMEncoder(num_chars, char_dim, char_hidden, layer_norm,
+                                                  implementation=lstm_implementation)
+            features += self.char_encoder.output_size
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = make_bilstm(features, hidden_size, layer_norm, implementation=lstm_implementation,
+                                bidirectional=bidirectional)
+        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
+        self.crf = CRF(num_tags) if use_crf else None
+
+    def emissions(self, batch: Batch) -> torch.Tensor:
+        """(B, T, K) tag scores per token."""
+        features = self.embedding(batch.words)
+        if self.char_encoder is not None:
+            per_token = self.char_encoder(batch.chars, batch.char_mask)[batch.char_index]
+            features = torch.cat([features, per_token], dim=2)
+        hidden, _ = self.lstm(self.dropout(features), batch.mask)
+        return self.output(self.dropout(hidden))
+
+    def loss_from_emissions(self, emissions: torch.Tensor, batch: Batch) -> torch.Tensor:
+        tokens = batch.mask.sum()
+        if self.crf is not None:
+            return -self.crf.log_likelihood(emissions, batch.tags, batch.mask).sum() / tokens
+        losses = F.cross_entropy(emissions.transpose(1, 2), batch.tags, reduction="none")
+        return (losses * batch.mask).sum() / tokens
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Mean loss per real token."""
+        return self.loss_from_emissions(self.emissions(batch), batch)
+
+    @torch.no_grad()
+    def predict_from_emissions(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) tag ids; positions outside the mask hold 0."""
+        if self.crf is not None:
+            return self.crf.decode(emissions, mask)
+        return emissions.argmax(dim=2).masked_fill(~mask, 0)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> torch.Tensor:
+        return self.predict_from_emissions(self.emissions(batch), batch.mask)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+if __name__ == "__main__":
+    variants = {"random": {}, "char": {"use_char": True}, "char-ln": {"use_char": True, "layer_norm": True},
+                "crf": {"use_crf": True}, "char-ln-crf": {"use_char": True, "layer_norm": True, "use_crf": True}}
+    for name, flags in variants.items():
+        model = Tagger(num_words=30_000, num_tags=17, num_chars=100, **flags)
+        print(f"{name:12} {count_parameters(model):>12,} parameters (30k words, 17 tags)")
