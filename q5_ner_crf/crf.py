@@ -184,19 +184,16 @@ class CRF(nn.Module):
             rows = running[t]
             # best[b, j] = max_i score[b, i] + trans[i, j]; the emission of j does not depend on i.
             best, best_from = (score[:rows].unsqueeze(2) + self.transitions).max(dim=1)
-            score = torch.cat([best + emission_steps[t][:rows], score[rows:]])
+            torch.add(best, emission_steps[t][:rows], out=score[:rows])    # finished rows keep theirs
             backpointers.append(best_from)
 
-        # Every row of `score` now ends at its own sentence's last token.
-        tag = (score + self.end_transitions).argmax(dim=1, keepdim=True)    # (B, 1)
-        columns = [tag]
+        # Every row of `score` now ends at its own sentence's last token. Start every column at
+        # the last tag: a row that ended before step t keeps it (its last tag, or padding).
+        last_tag = (score + self.end_transitions).argmax(dim=1, keepdim=True)   # (B, 1)
+        path = last_tag.expand(batch, longest).contiguous()
         for t in range(longest - 1, 0, -1):
             rows = running[t]
-            # Rows that ended before t keep their tag: it is their last tag or padding.
-            tag = torch.cat([backpointers[t - 1].gather(1, tag[:rows]), tag[rows:]])
-            columns.append(tag)
-        columns.reverse()
-        path = torch.cat(columns, dim=1)                                     # (B, longest)
+            path[:rows, t - 1:t] = backpointers[t - 1].gather(1, path[:rows, t:t + 1])
         if longest < steps:
             path = torch.nn.functional.pad(path, (0, steps - longest), value=pad_tag)
         unsorted = torch.empty_like(path)
