@@ -15,7 +15,10 @@ from `--seed`: float64 so that both compute the same squared-distance formula to
 the picks cannot differ on rounding near-ties (in float32 the two summation orders can swap two
 candidates whose distances agree to 7 digits). The script asserts that both pick the same
 indices in the same order, and times each twice, keeping the faster run (the machine may be
-shared). Runtime: about two minutes at the default size on 2 CPU cores, mostly the reference.
+shared). Runtime: 3-7 minutes at the default size on 2 busy CPU cores, almost all of it the
+reference; ours spends most of its time in the first step (the pool-to-labeled distances, the
+same matrix product the reference does), because its picks refresh only the few candidates that
+compete for the next pick (see `k_center_greedy`).
 It prints the timings and, last, exactly `ratio kcenter_time ours/reference = X`.
 """
 

@@ -194,7 +194,12 @@ def main(argv=None) -> str:
              "Test accuracy (%) after training from scratch on each labeled-set size: mean ± "
              "sample std over seeds (number of seeds). Every method starts from the same seeded "
              "initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
-             "from the runs' summary.json files.\n"]
+             "from the runs' summary.json files.\n",
+             "The verdicts: at one labeled-set size Core-set is ahead of (behind) random beyond the "
+             "seed spread when its mean accuracy is higher (lower) by more than the larger of the two "
+             "methods' standard deviations over seeds; it beats random at the budget when that holds "
+             "at most of the queried sizes (after the shared first one) and it is never behind "
+             "by that much.\n"]
     for dataset in sorted(curves):
         methods = curves[dataset]
         name = display_name(dataset, runs)

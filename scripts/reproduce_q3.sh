@@ -38,7 +38,8 @@ for dataset in cifar10 flowers102; do
         fi
         for seed in "${seeds[@]}"; do
             run="q3-$dataset-$method-seed$seed"
-            echo "== $run: python -m q3_active_learning.run --dataset $dataset --method $method --seed $seed ${SMOKE[*]-} ${EXTRA[*]-}"
+            echo "== $run: python -m q3_active_learning.run --dataset $dataset --method $method" \
+                "--seed $seed ${SMOKE[*]-} ${EXTRA[*]-}"
             python -m q3_active_learning.run --dataset "$dataset" --method "$method" --seed "$seed" \
                 ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"} \
                 2>&1 | tee "$RUNS/logs/$run.log"

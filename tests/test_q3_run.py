@@ -66,7 +66,8 @@ def test_initial_pool_is_identical_across_methods(coreset_run, tmp_path):
     assert other["test_accuracy_curve"][0] == summary["test_accuracy_curve"][0]
     # After the first query the methods part ways.
     chosen = episode_state(tmp_path, "smoke-cifar10-bald-seed0", 1)["extra"]["labeled_idx"]
-    assert not torch.equal(chosen, episode_state(out_dir, "smoke-cifar10-coreset-seed0", 1)["extra"]["labeled_idx"])
+    coreset_chosen = episode_state(out_dir, "smoke-cifar10-coreset-seed0", 1)["extra"]["labeled_idx"]
+    assert not torch.equal(chosen, coreset_chosen)
 
 
 def test_resume_ends_with_the_uninterrupted_numbers(coreset_run, tmp_path):
