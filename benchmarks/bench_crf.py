@@ -96,7 +96,8 @@ def main(argv=None) -> dict:
     paths_ours = ours.decode(emissions, mask).tolist()
     same_paths = all(paths_ours[b][:len(path)] == path for b, path in enumerate(paths_reference))
     print(f"B={args.batch} T={args.steps} K={args.tags} device={device.type} threads={args.threads}")
-    print(f"max |log-likelihood ours - pytorch-crf| = {ll_gap:.2e} (mean LL {float(ll_ours.detach().mean()):.3f})")
+    mean_ll = float(ll_ours.detach().mean())
+    print(f"max |log-likelihood ours - pytorch-crf| = {ll_gap:.2e} (mean LL {mean_ll:.3f})")
     print(f"Viterbi paths identical: {same_paths}")
     if ll_gap > 1e-4 or not same_paths:
         print("error: our CRF disagrees with pytorch-crf", file=sys.stderr)

@@ -177,7 +177,8 @@ def find_multiconer_file(directory: Path, lang: str, split: str) -> Path:
     return found
 
 
-def load_multiconer_dir(directory: str | os.PathLike, lang: str, granularity: str) -> dict[str, list[Sentence]]:
+def load_multiconer_dir(directory: str | os.PathLike, lang: str,
+                        granularity: str) -> dict[str, list[Sentence]]:
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"MultiCoNER folder {directory} not found: pass --data-path DIR holding "
@@ -243,7 +244,8 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
     """train/validation/test sentences for `dataset` and a one-line description of the source."""
     if smoke:
         splits = builtin_splits(dataset, seed, smoke_sizes, work_dir or Path("."), granularity)
-        return splits, f"built-in template corpus (GMB tags{', as MultiCoNER files' if dataset == 'multiconer' else ''})"
+        written = ", as MultiCoNER files" if dataset == "multiconer" else ""
+        return splits, f"built-in template corpus (GMB tags{written})"
     if dataset == "gmb":
         path = Path(data_path or Path(data_root) / "gmb" / "ner_dataset.csv")
         if not path.is_file():
@@ -252,7 +254,8 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
                             "(kaggle.com/datasets/abhinavwalia95/entity-annotated-corpus) or --smoke")
         sentences = read_gmb_csv(path)
         if len(sentences) < 3:
-            raise DataError(f"{path}: only {len(sentences)} sentences; too few for a train/validation/test split")
+            raise DataError(f"{path}: only {len(sentences)} sentences; too few for a "
+                            "train/validation/test split")
         return split_sentences(sentences, fractions, seed), f"GMB {path} (seeded split {list(fractions)})"
     if dataset == "conll2003":
         if data_path:
@@ -396,7 +399,8 @@ class NERDataset:
         mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
         return Batch(words, tags, mask, chars, chars != 0, char_index, list(indices))
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0, epoch: int = 0) -> Iterator[Batch]:
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0,
+                epoch: int = 0) -> Iterator[Batch]:
         """Batches in order, or shuffled with a permutation that depends only on (seed, epoch),
         so that a resumed run sees the same batches as an uninterrupted one."""
         order = list(range(len(self)))

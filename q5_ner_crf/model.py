@@ -93,7 +93,8 @@ def count_parameters(model: nn.Module) -> int:
 
 if __name__ == "__main__":
     variants = {"random": {}, "char": {"use_char": True}, "char-ln": {"use_char": True, "layer_norm": True},
-                "crf": {"use_crf": True}, "char-ln-crf": {"use_char": True, "layer_norm": True, "use_crf": True}}
+                "crf": {"use_crf": True},
+                "char-ln-crf": {"use_char": True, "layer_norm": True, "use_crf": True}}
     for name, flags in variants.items():
         model = Tagger(num_words=30_000, num_tags=17, num_chars=100, **flags)
         print(f"{name:12} {count_parameters(model):>12,} parameters (30k words, 17 tags)")

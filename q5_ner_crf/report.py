@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
@@ -50,8 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def variant_of(run: RunRecord) -> str:
     """The run's model flags as in train.py's run names (read from its summary, not its name)."""
     s = run.summary
-    flags = [flag for flag, key in (("char", "char"), ("ln", "layer_norm"), ("crf", "crf"), ("uni", "unidirectional"))
-             if s.get(key)]
+    flags = [flag for flag, key in (("char", "char"), ("ln", "layer_norm"), ("crf", "crf"),
+                                    ("uni", "unidirectional")) if s.get(key)]
     return "-".join([s.get("embeddings", "random")] + flags)
 
 
@@ -104,7 +104,8 @@ def report1_table(runs: Mapping[str, RunRecord]) -> str:
     for section, variant, description, original in ROWS:
         run = runs.get(variant)
         if run is None:
-            rows.append([section, description, "missing run", fmt(original, 2) if original else "—", *["—"] * 6])
+            original_cell = fmt(original, 2) if original else "—"
+            rows.append([section, description, "missing run", original_cell, *["—"] * 6])
             continue
         s = run.summary
         rows.append([section, description, fmt(s["test_f1"]), fmt(original, 2) if original else "—",
@@ -137,13 +138,14 @@ def split_details(run: RunRecord) -> str:
             v = s["per_class"].get(split, {}).get(name)
             row += [v["precision"], v["recall"], v["f1"], v["support"]] if v else [None] * 4
         rows.append(row)
-    rows.append(["**micro avg**"] + [x for split in ("train", "val", "test")
-                                     for x in (s[f"{split}_precision"], s[f"{split}_recall"], s[f"{split}_f1"],
-                                               None)])
+    rows.append(["**micro avg**"] + [value for split in ("train", "val", "test")
+                                     for value in (s[f"{split}_precision"], s[f"{split}_recall"],
+                                                   s[f"{split}_f1"], None)])
     headers = ["type"] + [f"{split} {m}" for split in ("train", "val", "test") for m in ("P", "R", "F1", "n")]
     return (f"<details><summary>{run.name}: per-type scores on train / val / test "
             f"(token accuracy {fmt_pct(s['train_token_accuracy'])} / {fmt_pct(s['val_token_accuracy'])} / "
-            f"{fmt_pct(s['test_token_accuracy'])})</summary>\n\n" + markdown_table(headers, rows) + "\n</details>\n")
+            f"{fmt_pct(s['test_token_accuracy'])})</summary>\n\n"
+            + markdown_table(headers, rows) + "\n</details>\n")
 
 
 def comparison(title: str, with_feature: RunRecord | None, without: RunRecord | None, with_name: str,
@@ -179,9 +181,11 @@ def comparison(title: str, with_feature: RunRecord | None, without: RunRecord | 
     if original_a is not None and original_b is not None:
         original_result = verdict(original_a - original_b)
         agrees = original_result == result
-        described = {"better": "a better F1", "worse": "a worse F1", "no clear difference": "no clear difference"}
+        described = {"better": "a better F1", "worse": "a worse F1",
+                     "no clear difference": "no clear difference"}
         text += (f". In the original report the same change gave {described[original_result]} "
-                 f"({original_a:.2f} vs {original_b:.2f}); this run {'agrees' if agrees else 'does not agree'}")
+                 f"({original_a:.2f} vs {original_b:.2f}); "
+                 f"this run {'agrees' if agrees else 'does not agree'}")
     epochs_a, epochs_b = a["best_epoch"], b["best_epoch"]
     text += (f". Best validation epoch {epochs_a} vs {epochs_b}; training took {a['train_time_s']:.0f} s vs "
              f"{b['train_time_s']:.0f} s")
@@ -212,7 +216,8 @@ def multilingual_observations(runs: Mapping[tuple[str, str], RunRecord]) -> str:
     if padded:
         gap = max(points(s["test_token_accuracy_with_padding"] - s["test_token_accuracy"]) for s in padded)
         sentences.append(f"Counting padding as correct, as report 2 did, raises token accuracy by up to "
-                         f"{gap:.1f} points; entity F1 is unaffected by padding and is the figure to compare.")
+                         f"{gap:.1f} points; entity F1 is unaffected by padding and is the figure to "
+                         "compare.")
     by_lang: dict[str, dict[str, float]] = {}
     for s in multi:
         by_lang.setdefault(s["lang"], {})[s["granularity"]] = s["test_f1"]
@@ -220,14 +225,16 @@ def multilingual_observations(runs: Mapping[tuple[str, str], RunRecord]) -> str:
         if "fine" in scores and "coarse" in scores:
             difference = scores["coarse"] - scores["fine"]
             relation = {"no clear difference": "the same entity F1, within noise, as",
-                        "better": "a higher entity F1 than", "worse": "a lower entity F1 than"}[verdict(difference)]
+                        "better": "a higher entity F1 than",
+                        "worse": "a lower entity F1 than"}[verdict(difference)]
             sentences.append(f"{lang}: coarse tags give {relation} fine tags ({fmt(scores['coarse'])} vs "
                              f"{fmt(scores['fine'])}, {points(difference):+.1f} points).")
     return " ".join(sentences)
 
 
 def curves(runs: Mapping[str, RunRecord], path: Path) -> Path | None:
-    series = {variant: runs[variant].series("epoch", "val_f1") for _, variant, _, _ in ROWS if variant in runs}
+    series = {variant: runs[variant].series("epoch", "val_f1")
+              for _, variant, _, _ in ROWS if variant in runs}
     series = {name: xy for name, xy in series.items() if xy[0]}
     if not series:
         return None

@@ -36,7 +36,7 @@ lr 0.3 and dropout 0.2, on one CPU thread: a few seconds per variant.
 
 Prints one line per epoch,
 
-    [GMB glove-char-ln-crf] Epoch 3/10 | loss 0.214 | val F1 0.7021 (P 0.7112 R 0.6933) | val acc 95.12% | 41.2 s
+  [GMB glove-char-ln-crf] Epoch 3/10 | loss 0.214 | val F1 0.7021 (P 0.7112 R 0.6933) | val acc 95.12% | 41.2 s
 
 (training loss per token, validation entity micro-F1 with seqeval strict IOB2, token accuracy with
 padding excluded), then, with the best checkpoint (highest validation F1), a table of token
@@ -119,16 +119,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="gmb", choices=DATASETS, help="corpus")
     data.add_argument("--data-path", default=None,
-                      help="GMB ner_dataset.csv, CoNLL-2003 folder or MultiCoNER II folder (defaults in the docstring)")
-    data.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2], metavar=("TRAIN", "VAL", "TEST"),
-                      help="GMB sentence-level split fractions")
+                      help="GMB ner_dataset.csv, CoNLL-2003 folder or MultiCoNER II folder "
+                           "(defaults in the docstring)")
+    data.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2],
+                      metavar=("TRAIN", "VAL", "TEST"), help="GMB sentence-level split fractions")
     data.add_argument("--lang", default="en", choices=LANGUAGES, help="MultiCoNER II language")
     data.add_argument("--granularity", default="fine", choices=GRANULARITIES,
                       help="MultiCoNER II tags: 33 fine types or the 6 coarse ones")
     data.add_argument("--max-len", type=int, default=0,
                       help="cut every sentence of every split to this many tokens (0: no cut; report 2: 25)")
     data.add_argument("--lowercase", action="store_true", help="lower-case words for the word vocabulary")
-    data.add_argument("--min-freq", type=int, default=1, help="training-set count for a word to get its own id")
+    data.add_argument("--min-freq", type=int, default=1,
+                      help="training-set count for a word to get its own id")
     model = parser.add_argument_group("model")
     model.add_argument("--embeddings", default="random", choices=["random", "glove"],
                        help="word embeddings trained from scratch, or initialised from GloVe and fine-tuned")
@@ -138,7 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--crf", action="store_true", help="linear-chain CRF output layer instead of softmax")
     model.add_argument("--embed-dim", type=int, default=None,
                        help="random word embedding size (default 100; 50 with --smoke; GloVe: the file's)")
-    model.add_argument("--hidden", type=int, default=None, help="LSTM size per direction (default 100; 50 with --smoke)")
+    model.add_argument("--hidden", type=int, default=None,
+                       help="LSTM size per direction (default 100; 50 with --smoke)")
     model.add_argument("--char-dim", type=int, default=25, help="character embedding size")
     model.add_argument("--char-hidden", type=int, default=25, help="character LSTM size per direction")
     model.add_argument("--dropout", type=float, default=None,
@@ -148,11 +151,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="LSTM code: auto = nn.LSTM (cuDNN) unless --layer-norm, scratch = ours always")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=None, help="epochs (default 10; 3 with --smoke)")
-    train.add_argument("--batch-size", type=int, default=None, help="sentences per batch (default 128; 16 with --smoke)")
-    train.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.01; 0.3 with --smoke)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="sentences per batch (default 128; 16 with --smoke)")
+    train.add_argument("--lr", type=float, default=None,
+                       help="SGD learning rate (default 0.01; 0.3 with --smoke)")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     train.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay")
-    train.add_argument("--clip-norm", type=float, default=5.0, help="clip the gradients' global L2 norm (0: off)")
+    train.add_argument("--clip-norm", type=float, default=5.0,
+                       help="clip the gradients' global L2 norm (0: off)")
     train.add_argument("--eval-batch-size", type=int, default=512, help="sentences per evaluation batch")
     train.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's choice; 1 with --smoke). On a machine busy "
@@ -167,8 +173,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--embeddings glove needs --glove PATH (a GloVe text file such as glove.6B.100d.txt)")
     if args.glove and args.embeddings != "glove":
         parser.error("--glove is used only with --embeddings glove")
-    if min(args.epochs, args.batch_size, args.hidden, args.embed_dim, args.eval_batch_size) < 1 or args.lr <= 0:
-        parser.error("--epochs, --batch-size, --hidden, --embed-dim, --eval-batch-size and --lr must be positive")
+    sizes = (args.epochs, args.batch_size, args.hidden, args.embed_dim, args.eval_batch_size)
+    if min(sizes) < 1 or args.lr <= 0:
+        parser.error("--epochs, --batch-size, --hidden, --embed-dim, --eval-batch-size and --lr "
+                     "must be positive")
     if not 0 <= args.dropout < 1:
         parser.error("--dropout must be in [0, 1)")
     if args.threads is not None and args.threads < 1:
@@ -219,7 +227,8 @@ def predict(model: Tagger, dataset: NERDataset, batch_size: int, device: torch.d
     return predictions, loss_sum
 
 
-def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace,
+             device: torch.device) -> dict[str, Any]:
     """seqeval strict-IOB2 entity scores, token accuracy without padding, and per-type reports."""
     predictions, loss_sum = predict(model, dataset, args.eval_batch_size, device)
     gold = [sentence.ner for sentence in dataset.sentences]
@@ -231,8 +240,9 @@ def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace, devic
     per_class = {name: {"precision": float(v["precision"]), "recall": float(v["recall"]),
                         "f1": float(v["f1-score"]), "support": int(v["support"])}
                  for name, v in report.items() if not name.endswith(" avg")}
+    macro = report.get("macro avg", {"f1-score": 0.0})
     result = {"f1": float(micro["f1-score"]), "precision": float(micro["precision"]),
-              "recall": float(micro["recall"]), "macro_f1": float(report.get("macro avg", {}).get("f1-score", 0.0)),
+              "recall": float(micro["recall"]), "macro_f1": float(macro["f1-score"]),
               "token_accuracy": correct / max(1, tokens), "loss": loss_sum / max(1, tokens),
               "tokens": tokens, "sentences": len(gold), "per_class": per_class}
     if args.max_len:
@@ -279,13 +289,15 @@ def prepare_embeddings(args, splits, words_only_train, run_dir: Path):
         path = write_smoke_glove([s.tokens for s in unlabelled], run_dir / "smoke-glove.50d.txt")
     all_words = [token for sentences in splits.values() for s in sentences for token in s.tokens]
     glove = load_glove(path, wanted_words(all_words))
-    extra = [w for w in dict.fromkeys(all_words) if w not in words_only_train and lookup(glove, w) is not None]
+    extra = [w for w in dict.fromkeys(all_words)
+             if w not in words_only_train and lookup(glove, w) is not None]
     return glove, extra
 
 
 def print_results(results: dict[str, dict], title: str) -> None:
     print(f"\n{title} (best checkpoint)")
-    print(f"{'split':<8}{'tokens':>10}{'token acc':>11}{'precision':>11}{'recall':>9}{'micro F1':>10}{'macro F1':>10}")
+    print(f"{'split':<8}{'tokens':>10}{'token acc':>11}{'precision':>11}{'recall':>9}"
+          f"{'micro F1':>10}{'macro F1':>10}")
     for split, r in results.items():
         print(f"{split:<8}{r['tokens']:>10,}{100 * r['token_accuracy']:>10.2f}%{r['precision']:>11.4f}"
               f"{r['recall']:>9.4f}{r['f1']:>10.4f}{r['macro_f1']:>10.4f}")
@@ -338,12 +350,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{source}: {sizes} sentences (train/val/test), {len(tags)} tags, {len(words):,} words, "
           f"{len(chars):,} characters")
     if glove is not None:
-        print(f"GloVe {glove.path} ({glove.dim}-d, {glove.rows:,} rows): {coverage['glove_words_found']:,} of "
-              f"{coverage['glove_vocab_size']:,} vocabulary words found ({100 * coverage['glove_coverage']:.1f}%), "
+        print(f"GloVe {glove.path} ({glove.dim}-d, {glove.rows:,} rows): "
+              f"{coverage['glove_words_found']:,} of {coverage['glove_vocab_size']:,} vocabulary words found "
+              f"({100 * coverage['glove_coverage']:.1f}%), "
               f"{100 * coverage['glove_token_coverage']:.1f}% of training tokens; the rest drawn from "
               f"N(0, {coverage['glove_unknown_std']:.3f}^2)")
     print(f"Tagger {label}: {parameters:,} parameters | SGD lr {args.lr:g}, momentum {args.momentum}, "
-          f"wd {args.weight_decay:g}, clip {args.clip_norm:g}, batch {args.batch_size}, {args.epochs} epochs | "
+          f"wd {args.weight_decay:g}, clip {args.clip_norm:g}, batch {args.batch_size}, "
+          f"{args.epochs} epochs | "
           f"device {device} | run {run.dir}")
 
     checkpoint_dir = run.dir / "checkpoints"
@@ -377,17 +391,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         state["history"].append(entry)
         run.log(entry, step=epoch)
         print(f"[{label}] Epoch {epoch}/{args.epochs} | loss {loss:.3f} | val F1 {val['f1']:.4f} "
-              f"(P {val['precision']:.4f} R {val['recall']:.4f}) | val acc {100 * val['token_accuracy']:.2f}% "
+              f"(P {val['precision']:.4f} R {val['recall']:.4f}) "
+              f"| val acc {100 * val['token_accuracy']:.2f}% "
               f"| {entry['epoch_time']:.1f} s")
         if val["f1"] > state["best_f1"]:
             state.update(best_f1=val["f1"], best_epoch=epoch)
-            save_checkpoint(checkpoint_dir / "best.pt", model, None, None, epoch, val["f1"], args, vocabularies)
+            save_checkpoint(checkpoint_dir / "best.pt", model, None, None, epoch, val["f1"], args,
+                            vocabularies)
         save_checkpoint(checkpoint_dir / "last.pt", model, optimizer, None, epoch, state["best_f1"], args,
                         {"state": state, **vocabularies})
     # ---- end of training loop ----
 
     best = load_checkpoint(checkpoint_dir / "best.pt", model, map_location=device, restore_rng=False)
-    results = {SPLIT_NAMES[name]: evaluate(model, dataset, args, device) for name, dataset in datasets.items()}
+    results = {SPLIT_NAMES[name]: evaluate(model, dataset, args, device)
+               for name, dataset in datasets.items()}
     summary: dict[str, Any] = {
         "dataset": args.dataset, "data_source": source, "smoke": args.smoke, "lang": args.lang,
         "granularity": args.granularity, "embeddings": args.embeddings, "char": args.char,

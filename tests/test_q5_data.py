@@ -1,8 +1,6 @@
 """Readers (GMB csv through common.data.conll, MultiCoNER II), splits, vocabularies, batches and
 the GloVe loader, on tiny files written by the tests; expected values counted by hand."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -54,8 +52,8 @@ def test_gmb_csv_seeded_sentence_split(tmp_path):
     assert "GMB" in description
     assert [len(splits[s]) for s in ("train", "validation", "test")] == [3, 1, 1]  # 5 sentences
     all_tokens = sorted(tuple(s.tokens) for sentences in splits.values() for s in sentences)
-    assert all_tokens == sorted([("Thousands", "of", "London"), ("Iran", "said"), ("Mr.", "Bush", "spoke", "Monday"),
-                                 ("Hi",), ("The", "UN")])
+    assert all_tokens == sorted([("Thousands", "of", "London"), ("Iran", "said"),
+                                 ("Mr.", "Bush", "spoke", "Monday"), ("Hi",), ("The", "UN")])
     again, _ = load_splits("gmb", str(path), "unused", smoke=False, seed=3)
     assert again == splits
     bush = next(s for sentences in splits.values() for s in sentences if "Bush" in s.tokens)

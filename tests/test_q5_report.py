@@ -13,11 +13,11 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
     folder = root / "q5_ner_crf" / name
     folder.mkdir(parents=True)
     per_type = per_type or {"geo": test_f1, "per": test_f1}
-    per_class = {split: {t: {"precision": f, "recall": f, "f1": f, "support": 10} for t, f in per_type.items()}
-                 for split in ("train", "val", "test")}
+    per_split = {t: {"precision": f, "recall": f, "f1": f, "support": 10} for t, f in per_type.items()}
+    per_class = {split: per_split for split in ("train", "val", "test")}
     summary = {"dataset": dataset, "data_source": "GMB data/gmb/ner_dataset.csv" if not smoke else "built-in",
-               "smoke": smoke, "lang": lang, "granularity": granularity, "embeddings": embeddings, "char": char,
-               "layer_norm": layer_norm, "crf": crf, "unidirectional": dataset == "multiconer",
+               "smoke": smoke, "lang": lang, "granularity": granularity, "embeddings": embeddings,
+               "char": char, "layer_norm": layer_norm, "crf": crf, "unidirectional": dataset == "multiconer",
                "best_epoch": 7, "epochs": 10, "train_time_s": 100.0, "num_tags": 17, "per_class": per_class,
                **extra}
     for split in ("train", "val", "test"):
@@ -26,14 +26,15 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
                         f"{split}_tokens": 1000})
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "config.json").write_text(json.dumps({"_provenance": {"started": started}}))
-    (folder / "metrics.jsonl").write_text("".join(json.dumps({"step": e, "epoch": e, "val_f1": test_f1 * e / 2})
-                                                  + "\n" for e in (1, 2)))
+    lines = [json.dumps({"step": e, "epoch": e, "val_f1": test_f1 * e / 2}) + "\n" for e in (1, 2)]
+    (folder / "metrics.jsonl").write_text("".join(lines))
 
 
 def test_conclusions_follow_the_numbers(tmp_path):
     write_run(tmp_path, "gmb-random", 0.60)
     write_run(tmp_path, "gmb-glove", 0.80, embeddings="glove", per_type={"geo": 0.9, "per": 0.7})
-    write_run(tmp_path, "gmb-glove-char", 0.70, embeddings="glove", char=True, per_type={"geo": 0.95, "per": 0.45})
+    write_run(tmp_path, "gmb-glove-char", 0.70, embeddings="glove", char=True,
+              per_type={"geo": 0.95, "per": 0.45})
     write_run(tmp_path, "gmb-glove-char-ln", 0.702, embeddings="glove", char=True, layer_norm=True)
     # an older run of the same variant is left out in favour of the newer one
     write_run(tmp_path, "old-random", 0.10, started="2025-01-01T00:00:00")
@@ -44,14 +45,16 @@ def test_conclusions_follow_the_numbers(tmp_path):
 
     chars = next(p for p in text.split("\n\n") if p.startswith("**Characters vs GloVe alone**"))
     assert "makes test micro-F1 worse: 0.7000 vs 0.8000 (-10.0 points)" in chars
-    assert "largest gain is on `geo` (+5.0 points)" in chars and "largest loss on `per` (-25.0 points)" in chars
+    assert "largest gain is on `geo` (+5.0 points)" in chars
+    assert "largest loss on `per` (-25.0 points)" in chars
     assert "the same change gave a worse F1 (0.68 vs 0.74); this run agrees" in chars
 
     layer_norm = next(p for p in text.split("\n\n") if p.startswith("**Layer normalisation"))
     assert "makes no clear difference" in layer_norm and "+0.2 points" in layer_norm
     assert "gave a better F1 (0.75 vs 0.68); this run does not agree" in layer_norm
 
-    assert "**CRF vs BiLSTM (softmax)**" in text and "not available, the run(s) random-crf are missing" in text
+    assert "**CRF vs BiLSTM (softmax)**" in text
+    assert "not available, the run(s) random-crf are missing" in text
     assert "| 2.2 | BiLSTM-CRF, random embeddings | missing run | 0.69 |" in text
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.6000 | 0.66 |" in text  # the newer random run
     assert "`old-random` left out" in text
@@ -62,8 +65,8 @@ def test_conclusions_follow_the_numbers(tmp_path):
 def test_multilingual_table_and_smoke_label(tmp_path):
     write_run(tmp_path, "smoke-gmb-random", 0.5, smoke=True)
     for granularity, f1 in (("fine", 0.40), ("coarse", 0.52)):
-        write_run(tmp_path, f"mc-{granularity}", f1, dataset="multiconer", granularity=granularity, smoke=True,
-                  test_token_accuracy_with_padding=0.99)
+        write_run(tmp_path, f"mc-{granularity}", f1, dataset="multiconer", granularity=granularity,
+                  smoke=True, test_token_accuracy_with_padding=0.99)
     text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
     assert "**built-in smoke data**" in text
     assert "| en | coarse | random-uni | 17 | 0.5200 |" in text

@@ -116,7 +116,8 @@ def test_multiconer_smoke_with_truncation_and_padding_accuracy(tmp_path):
     assert summary["test_f1"] > 0.2
     # padding counted as correct can only raise the figure (report 2's measure)
     assert summary["test_token_accuracy_with_padding"] > summary["test_token_accuracy"]
-    assert (tmp_path / "q5_ner_crf" / "smoke-multiconer-en-coarse-random-uni" / "smoke-data" / "en_train.conll").is_file()
+    run_dir = tmp_path / "q5_ner_crf" / "smoke-multiconer-en-coarse-random-uni"
+    assert (run_dir / "smoke-data" / "en_train.conll").is_file()
 
 
 def test_bad_arguments_and_missing_data(tmp_path, capsys):
@@ -124,7 +125,8 @@ def test_bad_arguments_and_missing_data(tmp_path, capsys):
         main(["--embeddings", "glove", "--out-dir", str(tmp_path)])
     assert error.value.code == 2 and "--glove PATH" in capsys.readouterr().err
     with pytest.raises(SystemExit) as error:
-        main(["--data-path", str(tmp_path / "missing.csv"), "--wandb-mode", "disabled", "--out-dir", str(tmp_path)])
+        main(["--data-path", str(tmp_path / "missing.csv"), "--wandb-mode", "disabled",
+              "--out-dir", str(tmp_path)])
     assert error.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "missing.csv" in err[0]
