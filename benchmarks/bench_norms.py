@@ -1,0 +1,129 @@
+"""Forward + backward time of each from-scratch normalization layer against its torch twin.
+
+    python benchmarks/bench_norms.py                     # 128x16x32x32, CPU, default threads
+    python benchmarks/bench_norms.py --device cuda --shape 128 64 16 16
+
+Pairs, timed in the same process, interleaved, on the same input and output gradient:
+
+    bn   q4_normalization.norms.BatchNorm2d     vs  nn.BatchNorm2d (train mode)
+    in   q4_normalization.norms.InstanceNorm2d  vs  nn.InstanceNorm2d(affine=True)
+    ln   q4_normalization.norms.LayerNorm2d     vs  nn.LayerNorm([C, H, W])
+    gn   q4_normalization.norms.GroupNorm2d(16) vs  nn.GroupNorm(16, C)
+    bin  q4_normalization.norms.BatchInstanceNorm2d vs the same formula from torch's
+         F.batch_norm and F.instance_norm (torch has no BIN layer); informational only, it is
+         not part of the worst ratio because the reference is itself a composition.
+
+torch's LayerNorm([C, H, W]) has an elementwise affine over (C, H, W) where ours is per channel
+(as in the report); the normalisation work is the same, the affine is a little cheaper for ours.
+
+Each timing is the median over `--reps` repetitions (after `--warmup` untimed ones) of one
+forward + backward pass; the two layers of a pair alternate, so that load from other processes
+hits both alike. Prints one line per layer and, last, exactly
+
+    ratio norm_fwd_bwd worst ours/torch = X
+
+with X the largest ours/torch ratio over bn, in, ln and gn (target: X <= 1.5). On a shared
+machine the numbers move; run it a few times and alone. Runtime: about 10-20 s on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.cli import HelpFormatter
+from q4_normalization.norms import NORMS
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--shape", type=int, nargs=4, default=[128, 16, 32, 32], metavar=("N", "C", "H", "W"),
+                        help="input shape")
+    parser.add_argument("--groups", type=int, default=16, help="GroupNorm groups")
+    parser.add_argument("--reps", type=int, default=15, help="timed repetitions per layer")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed repetitions first")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    return parser.parse_args(argv)
+
+
+class TorchBatchInstance(nn.Module):
+    """BIN from torch's fused kernels, as the reference for ours."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.rho = nn.Parameter(torch.ones(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x):
+        shape = (1, -1, 1, 1)
+        x_bn = F.batch_norm(x, self.running_mean, self.running_var, training=True)
+        x_in = F.instance_norm(x)
+        rho = self.rho.view(shape)
+        return (rho * x_bn + (1 - rho) * x_in) * self.weight.view(shape) + self.bias.view(shape)
+
+
+def time_pair(ours: nn.Module, ref: nn.Module, x: torch.Tensor, dy: torch.Tensor,
+              reps: int, warmup: int) -> tuple[float, float]:
+    """Median seconds of one forward+backward of each layer, alternating the two."""
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+
+    def once(layer):
+        x.grad = None
+        layer.zero_grad(set_to_none=True)
+        sync()
+        start = time.perf_counter()
+        layer(x).backward(dy)
+        sync()
+        return time.perf_counter() - start
+
+    for _ in range(warmup):
+        once(ours), once(ref)
+    ours_times, ref_times = [], []
+    for _ in range(reps):
+        ours_times.append(once(ours))
+        ref_times.append(once(ref))
+    return statistics.median(ours_times), statistics.median(ref_times)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    n, c, h, w = args.shape
+    torch.manual_seed(0)
+    x = torch.randn(n, c, h, w, device=device, requires_grad=True)
+    dy = torch.randn(n, c, h, w, device=device)
+    pairs = {
+        "bn": (NORMS["bn"](c), nn.BatchNorm2d(c)),
+        "in": (NORMS["in"](c), nn.InstanceNorm2d(c, affine=True)),
+        "ln": (NORMS["ln"](c), nn.LayerNorm([c, h, w])),
+        "gn": (NORMS["gn"](c, groups=args.groups), nn.GroupNorm(args.groups, c)),
+        "bin": (NORMS["bin"](c), TorchBatchInstance(c)),
+    }
+    print(f"normalization forward+backward on {n}x{c}x{h}x{w} ({device}, "
+          f"{torch.get_num_threads()} threads), median of {args.reps} after {args.warmup} warm-up")
+    print(f"{'layer':<6} {'ours ms':>9} {'torch ms':>9} {'ours/torch':>11}")
+    ratios = {}
+    for name, (ours, ref) in pairs.items():
+        ours.to(device).train()
+        ref.to(device).train()
+        t_ours, t_ref = time_pair(ours, ref, x, dy, args.reps, args.warmup)
+        ratios[name] = t_ours / t_ref
+        note = "  (reference is a composition; not in the worst ratio)" if name == "bin" else ""
+        print(f"{name:<6} {1e3 * t_ours:9.2f} {1e3 * t_ref:9.2f} {ratios[name]:11.2f}{note}")
+    worst = max(ratio for name, ratio in ratios.items() if name != "bin")
+    print(f"ratio norm_fwd_bwd worst ours/torch = {worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Six normalization layers written from scratch, and a registry that names them.
+
+    from q4_normalization.norms import NORMS
+    layer = NORMS["gn"](64, groups=16)      # constructor(num_channels, **kw) -> nn.Module
+
+| key        | layer                          | statistics over            | affine          |
+|------------|--------------------------------|----------------------------|-----------------|
+| `nn`       | none (`nn.Identity`)           | -                          | -               |
+| `bn`       | BatchNorm2d                    | (N, H, W) per channel      | per channel     |
+| `in`       | InstanceNorm2d                 | (H, W) per sample, channel | per channel     |
+| `bin`      | Batch-Instance Norm            | both of the above, mixed   | per channel     |
+| `ln`       | LayerNorm                      | (C, H, W) per sample       | per channel     |
+| `gn`       | GroupNorm (`groups`, def. 16)  | (C/G, H, W) per sample, group | per channel  |
+| `torch_bn` | torch's own `nn.BatchNorm2d`   | (N, H, W) per channel      | per channel     |
+
+The from-scratch layers use tensor operations only: no `F.batch_norm`, `F.instance_norm`,
+`F.layer_norm` or `F.group_norm`. All of them share one autograd function (`normalize`), which
+normalises over groups of (sample, channel) rows and applies a per-channel affine, with the
+closed-form backward
+
+    dx = rstd / M * (M * g - sum(g) - x_hat * sum(g * x_hat)),   g = dy * gamma,
+
+where M is the number of elements in each normalisation group and the sums run over that group.
+Statistics come from contiguous reductions over a grouped view, the output is one scale-and-shift
+per (sample, channel), and the backward pass needs only the per-(sample, channel) sums of dy and
+dy*x; so the layers run about as fast as
+torch's fused kernels (benchmarks/bench_norms.py) while staying plain tensor code.
+
+BatchNorm keeps running statistics exactly as torch does: the biased variance normalises the
+batch, the unbiased one goes into `running_var`, momentum 0.1, eps 1e-5, `num_batches_tracked`
+counts the updates, and `eval()` switches to the running statistics.
+
+Batch-Instance Norm (Nam & Kim, 2018): `gamma * (rho * x_bn + (1 - rho) * x_in) + beta` with `rho`
+per channel starting at 1. `rho` must stay in [0, 1]: call `clip_rho_(model)` after every
+`optimizer.step()`, and build the optimizer from `param_groups(model, weight_decay)`, which puts
+every `rho` in its own group without weight decay.
+
+LayerNorm here normalises each sample over (C, H, W) and has a per-channel affine (as in the
+report and in GroupNorm with one group); torch's `nn.LayerNorm([C, H, W])` has an elementwise
+affine over (C, H, W) instead. The normalisation itself is the same.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+
+# ---- the shared autograd function ---------------------------------------------------------------
+# x (N, C, H, W) is viewed as (N, G, C/G, H*W): G channel groups of C/G channels each. A
+# normalization takes its statistics over dims (2, 3) of that view, per sample and group, or also
+# over the batch (dim 0):
+#     bn: G = C, over the batch    in: G = C    ln: G = 1    gn: G = groups
+# Batch-Instance Norm mixes two of them on the same view (G = C, with and without the batch).
+# Every reduction runs over the contiguous trailing dims; the batch is summed afterwards.
+
+
+def _reduce(t: torch.Tensor, over_batch: bool) -> torch.Tensor:
+    """Sum a (N, G, *, 1) tensor of per-(sample, channel) sums down to the statistics' shape."""
+    return t.sum(0, keepdim=True) if over_batch else t
+
+
+class _MixedNormalize(torch.autograd.Function):
+    """y = sum_k weight_k * normalize_k(x) + bias on the (N, G, C/G, L) view.
+
+    `over_batch[k]` says whether grouping k pools the batch; weight_k and bias are (1, G, C/G, 1).
+    One grouping is an ordinary norm layer; Batch-Instance Norm is two (batch with gamma * rho,
+    instance with gamma * (1 - rho)). Every term is affine in x on each (sample, channel) row, so
+    the forward pass is one scale-and-shift, and the closed-form backward
+
+        dx = rstd / M * (M * g - sum(g) - x_hat * sum(g * x_hat)),   g = dy * weight
+
+    summed over the groupings is again dx = a * dy + b * x + c per row, from two per-row sums of
+    the backward pass (of dy and of dy * x). Also returns the first grouping's mean and (biased)
+    variance, which BatchNorm needs for its running statistics.
+    """
+
+    @staticmethod
+    def forward(ctx, x, bias, over_batch, eps, *weights):
+        n, _, channels_per_group, length = x.shape
+        # Per (sample, channel) row: mean and mean square, one read of x each. The variance of a
+        # row is E[x^2] - E[x]^2 (the single-pass formula; it loses digits only when a row's mean
+        # is many times its spread); rows are then pooled into groups with Chan's exact formula.
+        row_mean = x.mean(3, keepdim=True)
+        row_var = (torch.linalg.vector_norm(x, dim=3, keepdim=True).square_().div_(length)
+                   - row_mean.square()).clamp_(min=0)
+        means, variances, rstds = [], [], []
+        for pooled in over_batch:
+            rows = channels_per_group * (n if pooled else 1)
+            mean = _reduce(row_mean.sum(2, keepdim=True), pooled) / rows
+            var = _reduce((row_var + (row_mean - mean).square()).sum(2, keepdim=True), pooled) / rows
+            means.append(mean)
+            variances.append(var)
+            rstds.append(torch.rsqrt(var + eps))
+        # y = x * scale + shift with scale = sum_k rstd_k * weight_k, one pass over x.
+        scale, shift = 0, bias
+        for mean, rstd, weight in zip(means, rstds, weights):
+            scale_k = rstd * weight
+            scale = scale + scale_k
+            shift = shift - scale_k * mean
+        # (torch.addcmul with two broadcast operands takes a slow, unvectorised path on the CPU.)
+        y = (x * scale).add_(shift)
+        ctx.save_for_backward(x, *weights, *means, *rstds)
+        ctx.over_batch = over_batch
+        stats = (means[0].flatten(), variances[0].flatten())
+        ctx.mark_non_differentiable(*stats)
+        return (y, *stats)
+
+    @staticmethod
+    def backward(ctx, dy, _dmean, _dvar):
+        over_batch = ctx.over_batch
+        k = len(over_batch)
+        x, saved = ctx.saved_tensors[0], ctx.saved_tensors[1:]
+        weights, means, rstds = saved[:k], saved[k:2 * k], saved[2 * k:]
+        n, _, channels_per_group, length = x.shape
+        dy = dy.contiguous()
+        sum_dy = dy.sum(3, keepdim=True)                                   # per (sample, channel)
+        buffer = dy * x  # reused below for grad_x, which saves one allocation of x's size
+        sum_dy_x = buffer.sum(3, keepdim=True)
+        coef_dy, coef_x, offset, weight_grads = 0, 0, 0, []
+        for pooled, weight, mean, rstd in zip(over_batch, weights, means, rstds):
+            count = length * channels_per_group * (n if pooled else 1)
+            sum_dy_xhat = rstd * (sum_dy_x - mean * sum_dy)
+            weight_grads.append(sum_dy_xhat.sum(0, keepdim=True))
+            sum_g = _reduce((sum_dy * weight).sum(2, keepdim=True), pooled)
+            sum_g_xhat = _reduce((sum_dy_xhat * weight).sum(2, keepdim=True), pooled)
+            b = rstd * rstd * sum_g_xhat / -count
+            coef_dy = coef_dy + rstd * weight
+            coef_x = coef_x + b
+            offset = offset + (rstd * sum_g / -count - b * mean)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.mul(x, coef_x, out=buffer).add_(offset).addcmul_(dy, coef_dy)
+        grad_bias = sum_dy.sum(0, keepdim=True) if ctx.needs_input_grad[1] else None
+        grad_weights = [g if ctx.needs_input_grad[4 + i] else None for i, g in enumerate(weight_grads)]
+        return (grad_x, grad_bias, None, None, *grad_weights)
+
+
+@torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Tensor, groups: int,
+              over_batch: tuple[bool, ...], eps: float = 1e-5) -> tuple[torch.Tensor, ...]:
+    """sum_k weights[k] * normalize_k(x) + bias for x (N, C, *) and per-channel (C,) weights/bias.
+
+    Channels form `groups` groups; grouping k takes statistics per sample and group, and also
+    over the batch where over_batch[k]. Returns (y, mean, var): y shaped like x, and grouping 0's
+    mean and biased variance per group (flattened, no gradient). Under CUDA autocast it runs in
+    float32, as torch's own layer_norm and group_norm do."""
+    shape = x.shape
+    view = (shape[0], groups, shape[1] // groups, -1)
+    param_view = (1, groups, shape[1] // groups, 1)
+    y, mean, var = _MixedNormalize.apply(x.contiguous().view(view), bias.view(param_view), tuple(over_batch),
+                                         eps, *(w.view(param_view) for w in weights))
+    return y.view(shape), mean, var
+
+
+# ---- the layers ---------------------------------------------------------------------------------
+class _AffineNorm(nn.Module):
+    """Per-channel gamma (ones) and beta (zeros), shared by every from-scratch layer."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.num_channels = num_channels
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, eps={self.eps}"
+
+
+class BatchNorm2d(_AffineNorm):
+    """Statistics over (N, H, W) per channel; running statistics as torch keeps them."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__(num_channels, eps)
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(num_channels))
+        self.register_buffer("running_var", torch.ones(num_channels))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return self._eval_scale(x, self.weight) + self.bias.view(1, -1, 1, 1)
+        y, mean, var = normalize(x, (self.weight,), self.bias, self.num_channels, (True,), self.eps)
+        self._update_running_stats(mean, var, x.numel() // x.shape[1])
+        return y
+
+    def _eval_scale(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """weight * (x - running_mean) / sqrt(running_var + eps), per channel."""
+        shape = (1, -1, 1, 1)
+        scale = torch.rsqrt(self.running_var + self.eps) * weight
+        return (x - self.running_mean.view(shape)) * scale.view(shape)
+
+    @torch.no_grad()
+    def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
+        # torch normalises with the biased variance but stores the unbiased one.
+        unbiased = var * (count / max(count - 1, 1))
+        self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+        self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
+        self.num_batches_tracked += 1
+
+
+class InstanceNorm2d(_AffineNorm):
+    """Statistics over (H, W) per sample and channel; no running statistics (as torch's
+    default `track_running_stats=False`), so train and eval behave alike."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize(x, (self.weight,), self.bias, self.num_channels, (False,), self.eps)[0]
+
+
+class LayerNorm2d(_AffineNorm):
+    """Statistics over (C, H, W) per sample; per-channel affine."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize(x, (self.weight,), self.bias, 1, (False,), self.eps)[0]
+
+
+class GroupNorm2d(_AffineNorm):
+    """Channels split into `groups` groups; statistics over (C/G, H, W) per sample and group.
+    groups == channels is InstanceNorm, groups == 1 is LayerNorm."""
+
+    def __init__(self, num_channels: int, groups: int = 16, eps: float = 1e-5):
+        super().__init__(num_channels, eps)
+        if groups < 1 or num_channels % groups:
+            raise ValueError(f"GroupNorm: {num_channels} channels do not split into {groups} groups")
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return normalize(x, (self.weight,), self.bias, self.groups, (False,), self.eps)[0]
+
+    def extra_repr(self) -> str:
+        return f"{self.num_channels}, groups={self.groups}, eps={self.eps}"
+
+
+class BatchInstanceNorm2d(BatchNorm2d):
+    """gamma * (rho * x_bn + (1 - rho) * x_in) + beta; rho per channel, starts at 1.
+
+    The batch part keeps running statistics like BatchNorm2d (used in eval mode); the instance
+    part always uses the sample's own statistics. Keep rho in [0, 1] with `clip_rho_`."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__(num_channels, eps, momentum)
+        self.rho = nn.Parameter(torch.ones(num_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch_weight = self.weight * self.rho
+        instance_weight = self.weight * (1 - self.rho)
+        channels = self.num_channels
+        if self.training:
+            # Both parts in one scale-and-shift: gamma*rho*x_bn + gamma*(1-rho)*x_in + beta.
+            y, mean, var = normalize(x, (batch_weight, instance_weight), self.bias, channels, (True, False),
+                                     self.eps)
+            self._update_running_stats(mean, var, x.numel() // x.shape[1])
+            return y
+        instance_part = normalize(x, (instance_weight,), self.bias, channels, (False,), self.eps)[0]
+        return instance_part + self._eval_scale(x, batch_weight)
+
+    def clip_rho_(self) -> None:
+        """Clamp rho into [0, 1] in place."""
+        with torch.no_grad():
+            self.rho.clamp_(0.0, 1.0)
+
+
+# ---- the registry and the optimizer helpers ------------------------------------------------------
+def _identity(num_channels: int, **_: object) -> nn.Module:
+    return nn.Identity()
+
+
+def _group_norm(num_channels: int, groups: int = 16, **_: object) -> nn.Module:
+    return GroupNorm2d(num_channels, groups=groups)
+
+
+def _ignore_kw(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Constructors take the same keywords (e.g. `groups`), ignoring the ones they do not use."""
+    def build(num_channels: int, **_: object) -> nn.Module:
+        return cls(num_channels)
+    build.__name__ = getattr(cls, "__name__", "build")
+    return build
+
+
+NORMS: dict[str, Callable[..., nn.Module]] = {
+    "nn": _identity,
+    "bn": _ignore_kw(BatchNorm2d),
+    "in": _ignore_kw(InstanceNorm2d),
+    "bin": _ignore_kw(BatchInstanceNorm2d),
+    "ln": _ignore_kw(LayerNorm2d),
+    "gn": _group_norm,
+    "torch_bn": _ignore_kw(nn.BatchNorm2d),
+}
+
+
+def clip_rho_(model: nn.Module) -> None:
+    """Clamp every Batch-Instance Norm rho in `model` into [0, 1]; call after optimizer.step()."""
+    for module in model.modules():
+        if isinstance(module, BatchInstanceNorm2d):
+            module.clip_rho_()
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """Optimizer parameter groups: everything with `weight_decay`, and every BIN rho in a group of
+    its own without weight decay (decay would pull rho towards 0, i.e. towards InstanceNorm)."""
+    rho_ids = {id(m.rho) for m in model.modules() if isinstance(m, BatchInstanceNorm2d)}
+    params: Iterable[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
+    decayed = [p for p in params if id(p) not in rho_ids]
+    rhos = [p for p in params if id(p) in rho_ids]
+    groups: list[dict[str, object]] = [{"params": decayed, "weight_decay": weight_decay}]
+    if rhos:
+        groups.append({"params": rhos, "weight_decay": 0.0})
+    return groups

@@ -1,0 +1,574 @@
+"""Q4: ResNet-(6n+2) on CIFAR-10 with six normalizations written from scratch (and torch's BN).
+
+Reproduces the normalization study: a ResNet of depth 6n+2 (n=2: ResNet-14) with r=10 outputs,
+trained on CIFAR-10 split 40k/10k/10k into train/val/test, SGD (momentum 0.9, weight decay 1e-4),
+batch 128, early stopping on validation accuracy, each normalization with the learning-rate
+schedule of the original report:
+
+    norm      what                          learning rate (report preset)
+    nn        no normalization              0.001
+    bn        BatchNorm (from scratch)      1, times 0.96 after every epoch
+    in        InstanceNorm                  1, then 0.1 after epoch 50
+    bin       Batch-Instance Norm           1, then 0.1 after epoch 30
+    ln        LayerNorm                     0.01
+    gn        GroupNorm (16 groups)         0.1, then 0.01 after epoch 20
+    torch_bn  torch.nn.BatchNorm2d          as bn
+
+    python q4_normalization/train.py --norm bin --bs 8          # the canonical invocation
+    python q4_normalization/train.py --norm bn                  # batch 128, report schedule
+    python q4_normalization/train.py --norm gn --recipe modern  # lr 0.1 cosine + crop/flip
+    python q4_normalization/train.py --norm ln --smoke          # built-in data, seconds on a CPU
+    python q4_normalization/train.py --norm bn --resume         # continue runs/.../bn-bs128
+    torchrun --nproc_per_node=2 q4_normalization/train.py --norm gn
+    bash scripts/reproduce_q4.sh [--smoke]                      # every run, then reports/q4.md
+
+Data: CIFAR-10 under --data-root (default data/) in torchvision's layout
+(data/cifar-10-batches-py/) or an ImageFolder layout (data/cifar10/{train,test}/<class>/*.png);
+`--download` fetches it where there is internet. Without it the script stops with a one-line
+error. `--smoke` uses the built-in `builtin10` set (384 train / 192 val / 192 test images),
+ResNet-8 (n=1) and 2 epochs.
+
+Prints one line per epoch,
+
+    [CIFAR10] Epoch 3/100 | lr 0.9216 | loss 0.755 | acc 73.26% | val loss 0.812 | val acc 70.10% | q01/q99 -1.92/2.31
+
+(training loss and accuracy over the epoch's batches, validation loss and accuracy, and the 1st
+and 99th percentiles of the probe layer's output), then a table of accuracy, macro F1 and micro F1
+on train, val and test, computed with the best checkpoint (highest validation accuracy).
+
+Logged to W&B (project Q4-normalization, offline by default) and runs/q4_normalization/<run>/:
+per epoch `lr`, `train_loss`, `train_accuracy`, `train_error`, `val_loss`, `val_accuracy`,
+`val_error`, `probe_q01`, `probe_q20`, `probe_q80`, `probe_q99` (and `rho_mean` for bin); the
+probe quantiles also at step 0 (initialisation). summary.json holds the final table
+(`{train,val,test}_{accuracy,macro_f1,micro_f1}`), `best_epoch`, `epochs_run`, `stopped_early`,
+`diverged`, `parameters`. Figures: `curves.png` (error per epoch), `quantiles.png`.
+
+The probe: a forward hook on one fixed normalization layer (`--probe-layer`, default
+`stage2.0.norm1`, the first norm of stage 2, present for every n) records its output on a fixed
+batch (the first `--probe-size` validation images, no augmentation, eval mode, so BN uses its
+running statistics and nothing is updated) after every epoch; the 1st, 20th, 80th and 99th
+percentiles over all its values show how the feature distribution evolves.
+
+Diverged runs: a NaN or inf loss stops the run, records `"diverged": true` in summary.json (the
+report lists such runs as diverged) and exits with status 3. With the report's learning rates
+(1 for BN/IN/BIN) this can happen, notably at batch 8.
+
+Runtime: ResNet-14 on 40k images is a few seconds an epoch on a recent GPU and minutes on a
+laptop CPU; --smoke takes about 10 s.
+
+Departures from the report, and why:
+- Epochs: the report uses early stopping but does not say how long; here at most 100 epochs
+  (`--epochs`) with patience 15 epochs on validation accuracy (`--patience`); the IN and BIN
+  schedules change at epochs 50 and 30, so a shorter cap would skip them.
+- torch_bn gets BN's schedule (the report does not give one for it).
+- Augmentation: none in the report recipe (the report does not mention any); `--recipe modern`
+  adds random crop (padding 4) and horizontal flip, lr 0.1 (0.01 without normalization) with
+  per-step cosine decay, weight decay 5e-4, Nesterov momentum, 60 epochs, no early stopping.
+- Micro F1: the report's micro-F1 numbers differ from its accuracies, which cannot happen with
+  one label per image; here micro F1 equals accuracy (asserted) and macro F1 is reported beside it.
+- LayerNorm has a per-channel affine (torch's LayerNorm([C, H, W]) has an elementwise one).
+- Weight decay applies to every parameter except the BIN gates rho (their own group, no decay,
+  clipped to [0, 1] after every step).
+- Under torchrun, `--bs` is the batch per process and BN statistics are per process (no
+  SyncBatchNorm), as with torch's own BatchNorm2d under DDP; the effective batch is bs x world size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fail
+from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
+from common.device import autocast_context
+from common.distributed import (DistContext, all_reduce_sum, broadcast_object, cleanup, print0,
+                                setup_distributed, wrap_model)
+from common.divergence import check_finite_loss
+from common.errors import DataError
+from common.metrics import f1_scores
+from common.seed import seed_everything
+from common.tracking import start_run
+from q4_normalization.norms import NORMS, BatchInstanceNorm2d, clip_rho_, param_groups
+from q4_normalization.resnet import ResNet, count_parameters
+
+PROJECT = "Q4-normalization"
+QUANTILES = (0.01, 0.20, 0.80, 0.99)
+EVAL_BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule: `kind` is constant, exponential (lr * gamma**(epoch-1)), step
+    (lr * gamma**(milestones passed); "after epoch 50" = from epoch 51 on) or cosine (per step)."""
+
+    lr: float
+    kind: str = "constant"
+    gamma: float = 0.1
+    milestones: tuple[int, ...] = ()
+
+
+# The report's schedule for each norm (see the module docstring).
+REPORT_SCHEDULES = {
+    "nn": Schedule(0.001),
+    "bn": Schedule(1.0, "exponential", gamma=0.96),
+    "torch_bn": Schedule(1.0, "exponential", gamma=0.96),
+    "in": Schedule(1.0, "step", gamma=0.1, milestones=(50,)),
+    "bin": Schedule(1.0, "step", gamma=0.1, milestones=(30,)),
+    "ln": Schedule(0.01),
+    "gn": Schedule(0.1, "step", gamma=0.1, milestones=(20,)),
+}
+# Recipe-level defaults; flags override them, --smoke shrinks data and model.
+RECIPES = {
+    "report": {"epochs": 100, "patience": 15, "weight_decay": 1e-4, "augment": False, "nesterov": False},
+    "modern": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True},
+}
+DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
+            "probe_size": 256}
+SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 192, "train_size": 384,
+                  "test_size": 192, "probe_size": 64}
+# A checkpoint's settings must match the resumed command's, or the result would be a mixture.
+RESUME_MUST_MATCH = ("norm", "bs", "n", "r", "groups", "recipe", "lr", "schedule", "lr_gamma", "milestones",
+                     "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke", "augment")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--norm", default="bn", choices=sorted(NORMS), help="normalization layer")
+    parser.add_argument("--bs", type=int, default=128, help="batch size (per process under torchrun)")
+    parser.add_argument("--n", type=int, default=None,
+                        help=f"blocks per stage, depth 6n+2 (default {DEFAULTS['n']}; {SMOKE_DEFAULTS['n']} with --smoke)")
+    parser.add_argument("--r", type=int, default=10, help="number of outputs (at least the class count)")
+    parser.add_argument("--groups", type=int, default=16, help="GroupNorm groups")
+    parser.add_argument("--recipe", default="report", choices=sorted(RECIPES),
+                        help="report: the report's per-norm schedules, no augmentation; modern: lr 0.1 "
+                             "cosine, crop+flip, wd 5e-4, 60 epochs")
+    parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the recipe's per norm)")
+    parser.add_argument("--schedule", default=None, choices=["constant", "exponential", "step", "cosine"],
+                        help="learning-rate schedule (default: the recipe's per norm)")
+    parser.add_argument("--lr-gamma", type=float, default=None, help="decay factor of exponential/step schedules")
+    parser.add_argument("--milestones", type=int, nargs="*", default=None,
+                        help="epochs after which the step schedule multiplies the lr by --lr-gamma")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="maximum epochs (default: 100 report, 60 modern, 2 with --smoke)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop after this many epochs without a better val accuracy; 0 = never "
+                             "(default: 15 report, 0 modern)")
+    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    parser.add_argument("--weight-decay", type=float, default=None, help="SGD weight decay (default: 1e-4 report, 5e-4 modern)")
+    parser.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
+                        help="random crop (padding 4) + horizontal flip (default: off report, on modern)")
+    parser.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "builtin10", "builtin100", "digits"],
+                        help="data (default cifar10; builtin10 with --smoke)")
+    parser.add_argument("--val-size", type=int, default=None,
+                        help="validation images held out of the train split (default 10000; 192 with --smoke)")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="use only this many of the remaining training images (default all; 384 with --smoke)")
+    parser.add_argument("--test-size", type=int, default=None,
+                        help="use only this many test images (default all; 192 with --smoke)")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split (fixed across --seed)")
+    parser.add_argument("--probe-layer", default="stage2.0.norm1",
+                        help="module whose output quantiles are tracked each epoch")
+    parser.add_argument("--probe-size", type=int, default=None,
+                        help="validation images in the fixed probe batch (default 256; 64 with --smoke)")
+    parser.add_argument("--download", action="store_true", help="fetch missing CIFAR data into --data-root (needs internet)")
+    add_common_args(parser)
+    add_accel_args(parser)
+    args = parser.parse_args(argv)
+
+    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    for key, value in RECIPES[args.recipe].items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    preset = preset_schedule(args.norm, args.recipe)
+    args.lr = preset.lr if args.lr is None else args.lr
+    args.schedule = preset.kind if args.schedule is None else args.schedule
+    args.lr_gamma = preset.gamma if args.lr_gamma is None else args.lr_gamma
+    args.milestones = list(preset.milestones) if args.milestones is None else args.milestones
+    if min(args.bs, args.n, args.r, args.epochs, args.probe_size) < 1 or args.lr <= 0:
+        parser.error("--bs, --n, --r, --epochs, --probe-size and --lr must be positive")
+    if args.patience < 0 or args.val_size < 1:
+        parser.error("--patience must be >= 0 and --val-size >= 1")
+    if 16 % args.groups or (args.norm == "gn" and args.groups < 1):
+        parser.error(f"--groups must divide 16 (the narrowest stage), got {args.groups}")
+    return args
+
+
+def preset_schedule(norm: str, recipe: str) -> Schedule:
+    """The schedule a norm gets by default under a recipe."""
+    if recipe == "modern":
+        return Schedule(0.01 if norm == "nn" else 0.1, "cosine")
+    return REPORT_SCHEDULES[norm]
+
+
+def learning_rate(args: argparse.Namespace, epoch: int, progress: float = 0.0) -> float:
+    """The lr for `epoch` (1-based); `progress` in [0, 1) is the fraction of the epoch done."""
+    if args.schedule == "exponential":
+        return args.lr * args.lr_gamma ** (epoch - 1)
+    if args.schedule == "step":
+        return args.lr * args.lr_gamma ** sum(epoch > m for m in args.milestones)
+    if args.schedule == "cosine":
+        return 0.5 * args.lr * (1 + math.cos(math.pi * (epoch - 1 + progress) / args.epochs))
+    return args.lr
+
+
+# ---- data --------------------------------------------------------------------------------------
+
+@dataclass
+class Splits:
+    dataset: str
+    classes: list[str]
+    train: Any  # ImageSet
+    val: Any
+    test: Any
+
+
+def load_splits(args: argparse.Namespace) -> Splits:
+    """The train/val/test ImageSets: val is a seeded hold-out of the train split (40k/10k for
+    CIFAR-10), test is the official test split."""
+    builtin = args.dataset in BUILTIN_DATASETS and args.dataset != "digits"
+    train_count = args.val_size + args.train_size if (builtin and args.train_size) else None
+    full = load_images(args.dataset, args.data_root, "train", download=args.download,
+                       **({"size": train_count} if builtin else {}))
+    test = load_images(args.dataset, args.data_root, "test", download=args.download,
+                       **({"size": args.test_size} if builtin else {}))
+    if args.val_size >= len(full):
+        raise DataError(f"--val-size {args.val_size} leaves no training image out of {len(full)} "
+                        f"in {args.dataset}; lower it")
+    train_idx, val_idx = train_val_split(len(full), args.val_size, seed=args.split_seed)
+    generator = torch.Generator().manual_seed(args.split_seed)
+    if args.train_size is not None and args.train_size < len(train_idx):
+        train_idx = train_idx[torch.randperm(len(train_idx), generator=generator)[:args.train_size]].sort().values
+    if args.test_size is not None and args.test_size < len(test):
+        test = test.subset(torch.randperm(len(test), generator=generator)[:args.test_size].sort().values)
+    return Splits(args.dataset, full.classes, full.subset(train_idx), full.subset(val_idx), test)
+
+
+def eval_loader(image_set: Any, args: argparse.Namespace, ctx: DistContext, shard: bool = True) -> ImageLoader:
+    """A deterministic loader over this rank's strided shard (every image counted once overall)."""
+    part = slice(ctx.rank, None, ctx.world_size) if shard else slice(None)
+    mean, std = MEAN_STD[args.dataset]
+    return ImageLoader(image_set.images[part], image_set.labels[part], EVAL_BATCH_SIZE, shuffle=False,
+                       augment=False, mean=mean, std=std, device=ctx.device,
+                       channels_last=args.channels_last and ctx.device.type == "cuda")
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+def sync_buffers(model: torch.nn.Module, ctx: DistContext) -> None:
+    """Give every rank rank 0's BN running statistics before evaluating the plain module (each
+    rank updated its own copy in its last training step)."""
+    if ctx.enabled:
+        for buffer in unwrap(model).buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def probe_quantiles(model: torch.nn.Module, layer_name: str, images: torch.Tensor, bf16: bool) -> list[float]:
+    """1st/20th/80th/99th percentiles of `layer_name`'s output on `images` (eval mode)."""
+    net = unwrap(model)
+    layer = dict(net.named_modules()).get(layer_name)
+    if layer is None:
+        raise DataError(f"--probe-layer {layer_name} is not a module of the network; "
+                        f"e.g. stage1.0.norm1, stage2.0.norm1, stage3.0.norm2")
+    captured: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: captured.append(out.detach().float()))
+    net.eval()
+    try:
+        with torch.no_grad(), autocast_context(images.device, bf16):
+            net(images)
+    finally:
+        handle.remove()
+    values = captured[0].flatten()
+    if values.numel() > 8_000_000:  # torch.quantile's input limit is 16M values
+        values = values[:: math.ceil(values.numel() / 8_000_000)]
+    return torch.quantile(values, torch.tensor(QUANTILES, device=values.device)).tolist()
+
+
+def ranks_agree(model: torch.nn.Module, ctx: DistContext) -> bool:
+    """Whether every rank holds the same weights (a checksum compared with rank 0's); trivially
+    true on one process. DDP keeps them equal; this records that it did."""
+    checksum = float(sum(p.detach().double().sum() for p in unwrap(model).parameters()))
+    reference = broadcast_object(checksum, ctx)
+    return int(all_reduce_sum([float(checksum != reference)], ctx)[0]) == 0
+
+
+def rho_mean(model: torch.nn.Module) -> float | None:
+    rhos = [m.rho.detach().flatten() for m in unwrap(model).modules() if isinstance(m, BatchInstanceNorm2d)]
+    return float(torch.cat(rhos).mean()) if rhos else None
+
+
+def confusion_to_pairs(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) arrays holding each (true, predicted) pair as often as the matrix counts it."""
+    rows, cols = np.indices(matrix.shape)
+    counts = matrix.astype(np.int64).ravel()
+    return np.repeat(rows.ravel(), counts), np.repeat(cols.ravel(), counts)
+
+
+# ---- train / evaluate --------------------------------------------------------------------------
+
+def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torch.optim.Optimizer,
+                    args: argparse.Namespace, epoch: int, ctx: DistContext, run: Any,
+                    bf16: bool) -> tuple[float, float]:
+    """One pass over `loader`; returns (mean loss, accuracy) over every rank's examples."""
+    model.train()
+    # Sums stay on the device: reading them each step would be a CPU-GPU sync point.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
+    correct = torch.zeros((), dtype=torch.int64, device=ctx.device)
+    count = 0
+    steps = len(loader)
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not (ctx.is_main and sys.stderr.isatty()))
+    for step, (images, labels) in enumerate(bar):
+        if args.schedule == "cosine":
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(args, epoch, step / steps)
+        with autocast_context(ctx.device, bf16):
+            logits = model(images)
+            loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        clip_rho_(model)  # Batch-Instance Norm: rho back into [0, 1] after every step
+        loss_sum += loss.detach().double() * len(labels)
+        correct += (logits.argmax(1) == labels).sum()
+        count += len(labels)
+        if step % 20 == 0 or step == steps - 1:
+            # Read the loss anyway for the bar; that is where the divergence guard looks.
+            value = check_finite_loss(loss, run, where=f"epoch {epoch} step {step}")
+            bar.set_postfix(loss=f"{value:.3f}")
+    totals = all_reduce_sum([loss_sum.item(), correct.item(), count], ctx)
+    mean_loss = check_finite_loss(totals[0] / totals[2], run, where=f"epoch {epoch}")
+    return mean_loss, float(totals[1] / totals[2])
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: ImageLoader, num_classes: int, ctx: DistContext,
+             bf16: bool) -> dict[str, Any]:
+    """Loss, accuracy and the confusion matrix of the plain module on `loader`, summed over
+    ranks (each rank holds a disjoint shard, so ranks may run different numbers of batches)."""
+    net = unwrap(model)
+    net.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
+    confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=ctx.device)
+    for images, labels in loader:
+        with autocast_context(ctx.device, bf16):
+            logits = net(images)
+        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
+        predictions = logits.argmax(1).clamp(max=num_classes - 1)  # outputs beyond the classes (r > C)
+        confusion += torch.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
+    totals = all_reduce_sum([loss_sum.item(), *confusion.tolist()], ctx)
+    matrix = totals[1:].round().long().view(num_classes, num_classes).numpy()
+    count = int(matrix.sum())
+    return {"loss": float(totals[0]) / max(count, 1), "accuracy": float(np.trace(matrix)) / max(count, 1),
+            "confusion": matrix}
+
+
+def final_metrics(result: dict[str, Any], num_classes: int) -> dict[str, float]:
+    """Accuracy, macro F1 and micro F1 from a confusion matrix (micro F1 == accuracy, checked)."""
+    y_true, y_pred = confusion_to_pairs(result["confusion"])
+    scores = f1_scores(y_true, y_pred, num_classes)
+    # One label per image: every error is one false positive and one false negative, so micro
+    # precision = micro recall = micro F1 = accuracy. The report's table breaks this.
+    assert abs(scores["micro_f1"] - result["accuracy"]) < 1e-9, (scores, result["accuracy"])
+    return {"accuracy": result["accuracy"], "macro_f1": scores["macro_f1"], "micro_f1": scores["micro_f1"],
+            "loss": result["loss"]}
+
+
+def plot_history(history: list[dict[str, Any]], title: str):
+    """Figures for the run folder: error curves, and the probe quantiles per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trained = [h for h in history if h["epoch"] > 0]
+    curves, ax = plt.subplots(figsize=(6, 3.6))
+    for key, label in (("train_error", "train"), ("val_error", "val")):
+        ax.plot([h["epoch"] for h in trained], [100 * h[key] for h in trained], marker="o", markersize=3, label=label)
+    ax.set(title=f"{title}: error", xlabel="epoch", ylabel="error (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    quantiles, ax = plt.subplots(figsize=(6, 3.6))
+    for q in QUANTILES:
+        key = f"probe_q{round(100 * q):02d}"
+        ax.plot([h["epoch"] for h in history], [h[key] for h in history], marker="o", markersize=3,
+                label=f"{round(100 * q)}th percentile")
+    ax.set(title=f"{title}: probe-layer activations", xlabel="epoch (0 = initialisation)", ylabel="value")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return curves, quantiles
+
+
+def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any]) -> None:
+    """The final fixed-width table."""
+    print(f"\nbest epoch {summary['best_epoch']} of {summary['epochs_run']}"
+          f"{' (stopped early)' if summary['stopped_early'] else ''}")
+    print(f"{'split':<6} {'images':>7} {'loss':>7} {'accuracy':>9} {'macro F1':>9} {'micro F1':>9}")
+    for split, values in metrics.items():
+        print(f"{split:<6} {summary[f'{split}_images']:>7} {values['loss']:>7.3f} {100 * values['accuracy']:>8.2f}% "
+              f"{100 * values['macro_f1']:>8.2f}% {100 * values['micro_f1']:>8.2f}%")
+
+
+def default_run_name(args: argparse.Namespace) -> str:
+    name = f"{args.norm}-bs{args.bs}" + ("-modern" if args.recipe == "modern" else "")
+    return f"smoke-{name}" if args.smoke else name
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+@entry_point
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    seed_everything(args.seed)
+    ctx = setup_distributed(args.device)
+    splits = load_splits(args)
+    num_classes = len(splits.classes)
+    if args.r < num_classes:
+        fail(f"--r {args.r} is smaller than the {num_classes} classes of {args.dataset}", status=2)
+    tag = args.dataset.upper()
+    bf16 = args.bf16 and ctx.device.type == "cuda"
+    channels_last = args.channels_last and ctx.device.type == "cuda"
+
+    net = ResNet(args.n, args.r, args.norm, args.groups).to(ctx.device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    parameters = count_parameters(net)
+    optimizer = torch.optim.SGD(param_groups(net, args.weight_decay), lr=args.lr, momentum=args.momentum,
+                                nesterov=args.nesterov)
+    run = start_run(args, project=PROJECT, question="q4_normalization", default_name=default_run_name(args),
+                    extra_config={"depth": 6 * args.n + 2, "parameters": parameters,
+                                  "train_images": len(splits.train), "val_images": len(splits.val),
+                                  "test_images": len(splits.test), "num_classes": num_classes})
+    checkpoint_dir = run.dir / "checkpoints"
+    print0(f"ResNet-{6 * args.n + 2} ({parameters:,} parameters), norm {args.norm}, batch {args.bs} | "
+           f"{args.dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test | "
+           f"SGD lr {args.lr:g} ({args.schedule}), momentum {args.momentum}, wd {args.weight_decay:g}, "
+           f"{args.epochs} epochs max, patience {args.patience or 'off'} | device {ctx.device}, "
+           f"{ctx.world_size} process(es) | run {run.dir}", ctx=ctx)
+
+    # State that crosses epochs; it travels in every checkpoint.
+    state: dict[str, Any] = {"best_accuracy": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    start_epoch = 1
+    resume = None
+    if args.resume:
+        resume = load_checkpoint(checkpoint_dir / "last.pt", net, optimizer, map_location=ctx.device,
+                                 restore_rng=False)
+        mismatched = [key for key in RESUME_MUST_MATCH if resume["args"].get(key) != getattr(args, key)]
+        if mismatched:
+            raise DataError(f"--resume: {checkpoint_dir / 'last.pt'} was written with different "
+                            f"{', '.join(mismatched)}; resume with the same flags or pick another --run-name")
+        state = resume["extra"]
+        start_epoch = resume["epoch"] + 1
+        run.rewind(resume["epoch"])
+        print0(f"resuming {run.dir} after epoch {resume['epoch']}", ctx=ctx)
+    model = wrap_model(net, ctx)
+    if args.compile:
+        model = torch.compile(model)
+
+    mean, std = MEAN_STD[args.dataset]
+    train_loader = ImageLoader(splits.train.images, splits.train.labels, args.bs, shuffle=True,
+                               augment=args.augment, mean=mean, std=std, device=ctx.device, seed=args.seed,
+                               rank=ctx.rank, world_size=ctx.world_size, channels_last=channels_last)
+    val_loader = eval_loader(splits.val, args, ctx)
+    probe_images = next(iter(eval_loader(splits.val.subset(torch.arange(min(args.probe_size, len(splits.val)))),
+                                         args, ctx, shard=False)))[0]
+
+    if resume is None:
+        quantiles = probe_quantiles(model, args.probe_layer, probe_images, bf16)
+        entry = {"epoch": 0, **{f"probe_q{round(100 * q):02d}": v for q, v in zip(QUANTILES, quantiles)}}
+        state["history"].append(entry)
+        run.log(entry, step=0)
+    else:
+        set_rng_state(resume["rng"])  # last, so that the random stream continues exactly
+
+    # ---- training loop ----
+    started = time.time()
+    for epoch in range(start_epoch, args.epochs + 1):
+        if args.patience and state["bad_epochs"] >= args.patience:
+            break  # early stopping: no better val accuracy for `patience` epochs
+        lr = learning_rate(args, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        train_loader.set_epoch(epoch)
+        epoch_start = time.time()
+        loss, accuracy = train_one_epoch(model, train_loader, optimizer, args, epoch, ctx, run, bf16)
+        sync_buffers(model, ctx)
+        val = evaluate(model, val_loader, num_classes, ctx, bf16)
+        quantiles = probe_quantiles(model, args.probe_layer, probe_images, bf16)
+        entry = {"epoch": epoch, "lr": lr, "train_loss": loss, "train_accuracy": accuracy,
+                 "train_error": 1 - accuracy, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+                 "val_error": 1 - val["accuracy"], "epoch_time": time.time() - epoch_start,
+                 **{f"probe_q{round(100 * q):02d}": v for q, v in zip(QUANTILES, quantiles)}}
+        if args.norm == "bin":
+            entry["rho_mean"] = rho_mean(model)
+        state["history"].append(entry)
+        run.log(entry, step=epoch)
+        print0(f"[{tag}] Epoch {epoch}/{args.epochs} | lr {lr:.4g} | loss {loss:.3f} | acc {100 * accuracy:.2f}% "
+               f"| val loss {val['loss']:.3f} | val acc {100 * val['accuracy']:.2f}% "
+               f"| q01/q99 {quantiles[0]:.2f}/{quantiles[-1]:.2f}", ctx=ctx)
+        improved = val["accuracy"] > state["best_accuracy"]
+        if improved:
+            state.update(best_accuracy=val["accuracy"], best_epoch=epoch, bad_epochs=0)
+        else:
+            state["bad_epochs"] += 1
+        if ctx.is_main:
+            if improved:
+                save_checkpoint(checkpoint_dir / "best.pt", net, None, None, epoch, val["accuracy"], args)
+            save_checkpoint(checkpoint_dir / "last.pt", net, optimizer, None, epoch, state["best_accuracy"],
+                            args, state)
+    # ---- end of training loop ----
+    agree = ranks_agree(model, ctx)
+
+    # Final figures with the best checkpoint (highest validation accuracy).
+    if ctx.enabled:
+        dist.barrier()  # rank 0 has written best.pt
+    best = load_checkpoint(checkpoint_dir / "best.pt", net, map_location=ctx.device, restore_rng=False)
+    metrics = {}
+    for split, image_set in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+        result = evaluate(model, eval_loader(image_set, args, ctx), num_classes, ctx, bf16)
+        metrics[split] = final_metrics(result, num_classes)
+        if split == "test":
+            test_pairs = confusion_to_pairs(result["confusion"])
+    epochs_run = max(h["epoch"] for h in state["history"])
+    summary: dict[str, Any] = {
+        "norm": args.norm, "bs": args.bs, "recipe": args.recipe, "dataset": args.dataset, "smoke": args.smoke,
+        "depth": 6 * args.n + 2, "parameters": parameters, "diverged": False,
+        "best_epoch": best["epoch"], "epochs_run": epochs_run,
+        "stopped_early": epochs_run < args.epochs,
+        "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
+        "train_time_s": time.time() - started, "world_size": ctx.world_size, "ranks_agree": agree,
+    }
+    for split, values in metrics.items():
+        summary.update({f"{split}_{key}": value for key, value in values.items()})
+    run.summary(summary)
+    run.table("final_metrics", ["split", "accuracy", "macro_f1", "micro_f1", "loss"],
+              [[split, v["accuracy"], v["macro_f1"], v["micro_f1"], v["loss"]] for split, v in metrics.items()])
+    run.wandb_log(lambda wandb: {"test_confusion": wandb.plot.confusion_matrix(
+        y_true=test_pairs[0].tolist(), preds=test_pairs[1].tolist(), class_names=splits.classes)})
+    if ctx.is_main:
+        import matplotlib.pyplot as plt
+
+        curves, quantile_figure = plot_history(state["history"], f"{args.norm}, batch {args.bs}")
+        run.image("curves", curves)
+        run.image("quantiles", quantile_figure)
+        plt.close(curves)
+        plt.close(quantile_figure)
+        print_results(metrics, summary)
+    run.finish()
+    cleanup(ctx)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
