@@ -12,16 +12,6 @@ from q3_active_learning.run import main
 SMOKE = ["--smoke", "--wandb-mode", "disabled"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run tiny tensors, where one thread is several times faster than two: each
-    multi-threaded op pays a synchronisation that costs more than its work (much more on a
-    busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def episode_state(out_dir, name: str, episode: int) -> dict:
     path = out_dir / "q3_active_learning" / name / "checkpoints" / f"episode_{episode:02d}.pt"

@@ -13,16 +13,6 @@ from q3_active_learning.sampling import (STRATEGIES, entropy, k_center_greedy, m
                                          mutual_information, predictive_entropy, top_scoring)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run tiny tensors, where one thread is several times faster than two: each
-    multi-threaded op pays a synchronisation that costs more than its work (much more on a
-    busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def brute_force_k_center(features: torch.Tensor, labeled: list[int], budget: int) -> list[int]:
     """The greedy rule written out naively: before every pick, recompute the full distance

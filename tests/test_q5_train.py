@@ -23,15 +23,6 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are too small to gain from intra-op threads, and on a busy machine extra
-    threads make every op several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def run(tmp_path, *flags):
     return main(["--smoke", "--wandb-mode", "disabled", "--out-dir", str(tmp_path), *flags])

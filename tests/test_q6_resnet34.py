@@ -9,12 +9,6 @@ import torchvision
 from q6_cnn_wandb import resnet34_features as rf
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture
 def no_download(monkeypatch):

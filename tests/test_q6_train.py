@@ -14,13 +14,6 @@ from q6_cnn_wandb import train
 TINY = ["--smoke", "--train-size", "400", "--test-size", "100", "--bs", "16"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    """--smoke sets torch's thread count to 1; give the rest of the test session its own back."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
 
 def metrics(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
