@@ -22,7 +22,6 @@ import argparse
 import math
 import statistics
 from pathlib import Path
-from typing import Any
 
 from common.cli import HelpFormatter
 from common.errors import DataError
@@ -89,7 +88,8 @@ def split_table(groups, keys, split: str, with_report: bool) -> str:
         if diverged(runs) and mean_metric(runs, f"{split}_accuracy") is None:
             row = [NORM_NAMES[key[0]], len(runs), "diverged", "diverged", "diverged"]
         else:
-            row = [NORM_NAMES[key[0]], len(runs)] + [fmt_pct(mean_metric(runs, f"{split}_{m}")) for m in METRICS]
+            row = [NORM_NAMES[key[0]], len(runs)]
+            row += [fmt_pct(mean_metric(runs, f"{split}_{metric}")) for metric in METRICS]
         if with_report:
             ours = mean_metric(runs, f"{split}_accuracy")
             report = REPORT_TEST_ACCURACY[key[0]]
@@ -124,8 +124,8 @@ def batch_size_table(groups, recipe: str, main_bs: int) -> tuple[str, list[str]]
                              f"learning rate.")
     if len(drops) == 2:
         bn_drop, gn_drop = drops["bn"], drops["gn"]  # positive = accuracy lost at batch 8
-        text = (f"From batch {main_bs} to 8, BatchNorm's test accuracy changes by {-100 * bn_drop:+.2f} points "
-                f"and GroupNorm's by {-100 * gn_drop:+.2f}")
+        text = (f"From batch {main_bs} to 8, BatchNorm's test accuracy changes by {-100 * bn_drop:+.2f} "
+                f"points and GroupNorm's by {-100 * gn_drop:+.2f}")
         if bn_drop <= 0 and gn_drop <= 0:
             text += ": neither loses accuracy at batch 8 here (more steps per epoch; these runs are too " \
                     "short to show the small-batch effect on the batch statistics)."
@@ -185,14 +185,16 @@ def ranking_paragraphs(groups, keys) -> list[str]:
         gap = accuracy["bn"] - accuracy["torch_bn"]
         verdict = "within" if abs(gap) <= noise else "outside"
         lines.append(f"BatchNorm from scratch vs torch's BatchNorm2d: {fmt_pct(accuracy['bn'])} vs "
-                     f"{fmt_pct(accuracy['torch_bn'])} ({100 * gap:+.2f} points, {verdict} two standard errors). "
+                     f"{fmt_pct(accuracy['torch_bn'])} ({100 * gap:+.2f} points, {verdict} two standard "
+                     f"errors). "
                      f"The layers compute the same function (tests/test_q4_norms.py), so a gap can only come "
                      f"from floating-point order and the random stream; the report's 1.98-point gap between "
                      f"the two is of that kind.")
     if "bin" in accuracy and "bn" in accuracy and "in" in accuracy:
         best_of_two = max(accuracy["bn"], accuracy["in"])
         lines.append(f"Batch-Instance Norm ({fmt_pct(accuracy['bin'])}) "
-                     f"{'beats' if accuracy['bin'] > best_of_two else 'does not beat'} the better of BatchNorm "
+                     f"{'beats' if accuracy['bin'] > best_of_two else 'does not beat'} the better of "
+                     f"BatchNorm "
                      f"and InstanceNorm ({fmt_pct(best_of_two)}).")
     return lines
 
@@ -222,7 +224,8 @@ def plot_error_curves(groups, keys, path: Path) -> Path:
             run = groups[key][0]
             xs, ys = run.series("epoch", f"{split}_error")
             label = NORM_NAMES[key[0]] + (" (diverged)" if diverged(groups[key]) else "")
-            ax.plot(xs, [100 * y for y in ys], marker="o" if len(xs) <= 25 else None, markersize=3, label=label)
+            ax.plot(xs, [100 * y for y in ys], marker="o" if len(xs) <= 25 else None, markersize=3,
+                    label=label)
         ax.set(title=f"{split} error", xlabel="epoch", ylabel="error (%)")
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
@@ -263,13 +266,14 @@ def plot_quantiles(groups, keys, path: Path, title: str) -> Path:
 def data_sentence(runs: list[RunRecord]) -> str:
     datasets = sorted({run.config.get("dataset", "?") for run in runs})
     smoke = any(run.config.get("smoke") for run in runs)
-    sizes = sorted({(run.config.get("train_images"), run.config.get("val_images"), run.config.get("test_images"))
+    sizes = sorted({tuple(run.config.get(f"{split}_images") for split in SPLITS)
                     for run in runs if run.config.get("train_images")})
     size_text = "; ".join(f"{t} train / {v} val / {s} test images" for t, v, s in sizes)
     if smoke:
         return (f"**Data: built-in smoke data ({', '.join(datasets)}; {size_text}), tiny models and a few "
                 f"epochs.** These numbers only show that the pipeline runs end to end; they say nothing "
-                f"about CIFAR-10. Run `bash scripts/reproduce_q4.sh` with CIFAR-10 under data/ for the study.")
+                f"about CIFAR-10. Run `bash scripts/reproduce_q4.sh` with CIFAR-10 under data/ for the "
+                f"study.")
     return f"Data: {', '.join(datasets)} ({size_text})."
 
 
@@ -323,7 +327,8 @@ def main(argv=None) -> Path:
             low_first, low_last = (groups[key][0].series("epoch", "probe_q01")[1] or [None])[0], \
                 (groups[key][0].series("epoch", "probe_q01")[1] or [None])[-1]
             if None not in (first, last, low_first, low_last):
-                spread.append([NORM_NAMES[key[0]], f"{low_first:.2f} .. {first:.2f}", f"{low_last:.2f} .. {last:.2f}",
+                spread.append([NORM_NAMES[key[0]], f"{low_first:.2f} .. {first:.2f}",
+                               f"{low_last:.2f} .. {last:.2f}",
                                f"{(last - low_last) / max(first - low_first, 1e-12):.2f}"])
         if spread:
             parts.append(markdown_table(["normalization", "1st..99th pct at init", "1st..99th pct at the end",
@@ -336,7 +341,8 @@ def main(argv=None) -> Path:
         quantiles8 = plot_quantiles(groups, small_keys, Path(f"{figure_stem}_quantiles_bs8.png"),
                                     "probe-layer percentiles per epoch, batch 8")
         parts.append(f"\n![probe-layer quantiles, batch 8]({quantiles8.name})\n")
-    failed = sorted(f"{NORM_NAMES[k[0]]} (batch {k[1]}, {k[2]} recipe)" for k, g in groups.items() if diverged(g))
+    failed = sorted(f"{NORM_NAMES[k[0]]} (batch {k[1]}, {k[2]} recipe)"
+                    for k, g in groups.items() if diverged(g))
     parts.append("\n## Diverged runs\n")
     parts.append(("These runs stopped on a NaN/inf loss and are listed as diverged in the tables: "
                   + "; ".join(failed) + ".\n") if failed else "None.\n")
@@ -345,7 +351,8 @@ def main(argv=None) -> Path:
         parts.append(split_table(groups, modern_keys, "test", with_report=True))
         best_modern = max((mean_metric(groups[k], "test_accuracy") or 0.0, k) for k in modern_keys)
         best_report = max(REPORT_TEST_ACCURACY.values())
-        parts.append(f"\nBest modern-recipe run: {NORM_NAMES[best_modern[1][0]]} at {fmt_pct(best_modern[0])}, "
+        parts.append(f"\nBest modern-recipe run: {NORM_NAMES[best_modern[1][0]]} at "
+                     f"{fmt_pct(best_modern[0])}, "
                      f"{'above' if best_modern[0] > best_report else 'not above'} the report's best "
                      f"({fmt_pct(best_report)}).\n")
     return write_report(out, "\n".join(parts) + "\n")

@@ -30,7 +30,8 @@ ResNet-8 (n=1) and 2 epochs.
 
 Prints one line per epoch,
 
-    [CIFAR10] Epoch 3/100 | lr 0.9216 | loss 0.755 | acc 73.26% | val loss 0.812 | val acc 70.10% | q01/q99 -1.92/2.31
+    [CIFAR10] Epoch 3/100 | lr 0.9216 | loss 0.755 | acc 73.26% | val loss 0.812 | val acc 70.10%
+        | q01/q99 -1.92/2.31                                             (printed as one line)
 
 (training loss and accuracy over the epoch's batches, validation loss and accuracy, and the 1st
 and 99th percentiles of the probe layer's output), then a table of accuracy, macro F1 and micro F1
@@ -139,7 +140,8 @@ SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 192, 
                   "test_size": 192, "probe_size": 64}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("norm", "bs", "n", "r", "groups", "recipe", "lr", "schedule", "lr_gamma", "milestones",
-                     "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke", "augment")
+                     "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke",
+                     "augment")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,16 +149,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--norm", default="bn", choices=sorted(NORMS), help="normalization layer")
     parser.add_argument("--bs", type=int, default=128, help="batch size (per process under torchrun)")
     parser.add_argument("--n", type=int, default=None,
-                        help=f"blocks per stage, depth 6n+2 (default {DEFAULTS['n']}; {SMOKE_DEFAULTS['n']} with --smoke)")
+                        help=f"blocks per stage, depth 6n+2 (default {DEFAULTS['n']}; "
+                             f"{SMOKE_DEFAULTS['n']} with --smoke)")
     parser.add_argument("--r", type=int, default=10, help="number of outputs (at least the class count)")
     parser.add_argument("--groups", type=int, default=16, help="GroupNorm groups")
     parser.add_argument("--recipe", default="report", choices=sorted(RECIPES),
                         help="report: the report's per-norm schedules, no augmentation; modern: lr 0.1 "
                              "cosine, crop+flip, wd 5e-4, 60 epochs")
-    parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: the recipe's per norm)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="initial learning rate (default: the recipe's per norm)")
     parser.add_argument("--schedule", default=None, choices=["constant", "exponential", "step", "cosine"],
                         help="learning-rate schedule (default: the recipe's per norm)")
-    parser.add_argument("--lr-gamma", type=float, default=None, help="decay factor of exponential/step schedules")
+    parser.add_argument("--lr-gamma", type=float, default=None,
+                        help="decay factor of exponential/step schedules")
     parser.add_argument("--milestones", type=int, nargs="*", default=None,
                         help="epochs after which the step schedule multiplies the lr by --lr-gamma")
     parser.add_argument("--epochs", type=int, default=None,
@@ -165,23 +170,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stop after this many epochs without a better val accuracy; 0 = never "
                              "(default: 15 report, 0 modern)")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    parser.add_argument("--weight-decay", type=float, default=None, help="SGD weight decay (default: 1e-4 report, 5e-4 modern)")
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="SGD weight decay (default: 1e-4 report, 5e-4 modern)")
     parser.add_argument("--augment", default=None, action=argparse.BooleanOptionalAction,
                         help="random crop (padding 4) + horizontal flip (default: off report, on modern)")
-    parser.add_argument("--dataset", default=None, choices=["cifar10", "cifar100", "builtin10", "builtin100", "digits"],
+    parser.add_argument("--dataset", default=None,
+                        choices=["cifar10", "cifar100", "builtin10", "builtin100", "digits"],
                         help="data (default cifar10; builtin10 with --smoke)")
     parser.add_argument("--val-size", type=int, default=None,
-                        help="validation images held out of the train split (default 10000; 192 with --smoke)")
+                        help="validation images held out of the train split (default 10000; "
+                             "192 with --smoke)")
     parser.add_argument("--train-size", type=int, default=None,
-                        help="use only this many of the remaining training images (default all; 384 with --smoke)")
+                        help="use only this many of the remaining training images (default all; "
+                             "384 with --smoke)")
     parser.add_argument("--test-size", type=int, default=None,
                         help="use only this many test images (default all; 192 with --smoke)")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the train/val split (fixed across --seed)")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="seed of the train/val split (fixed across --seed)")
     parser.add_argument("--probe-layer", default="stage2.0.norm1",
                         help="module whose output quantiles are tracked each epoch")
     parser.add_argument("--probe-size", type=int, default=None,
                         help="validation images in the fixed probe batch (default 256; 64 with --smoke)")
-    parser.add_argument("--download", action="store_true", help="fetch missing CIFAR data into --data-root (needs internet)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing CIFAR data into --data-root (needs internet)")
     add_common_args(parser)
     add_accel_args(parser)
     args = parser.parse_args(argv)
@@ -250,13 +261,15 @@ def load_splits(args: argparse.Namespace) -> Splits:
     train_idx, val_idx = train_val_split(len(full), args.val_size, seed=args.split_seed)
     generator = torch.Generator().manual_seed(args.split_seed)
     if args.train_size is not None and args.train_size < len(train_idx):
-        train_idx = train_idx[torch.randperm(len(train_idx), generator=generator)[:args.train_size]].sort().values
+        chosen = torch.randperm(len(train_idx), generator=generator)[:args.train_size]
+        train_idx = train_idx[chosen].sort().values
     if args.test_size is not None and args.test_size < len(test):
         test = test.subset(torch.randperm(len(test), generator=generator)[:args.test_size].sort().values)
     return Splits(args.dataset, full.classes, full.subset(train_idx), full.subset(val_idx), test)
 
 
-def eval_loader(image_set: Any, args: argparse.Namespace, ctx: DistContext, shard: bool = True) -> ImageLoader:
+def eval_loader(image_set: Any, args: argparse.Namespace, ctx: DistContext,
+                shard: bool = True) -> ImageLoader:
     """A deterministic loader over this rank's strided shard (every image counted once overall)."""
     part = slice(ctx.rank, None, ctx.world_size) if shard else slice(None)
     mean, std = MEAN_STD[args.dataset]
@@ -395,7 +408,8 @@ def plot_history(history: list[dict[str, Any]], title: str):
     trained = [h for h in history if h["epoch"] > 0]
     curves, ax = plt.subplots(figsize=(6, 3.6))
     for key, label in (("train_error", "train"), ("val_error", "val")):
-        ax.plot([h["epoch"] for h in trained], [100 * h[key] for h in trained], marker="o", markersize=3, label=label)
+        ax.plot([h["epoch"] for h in trained], [100 * h[key] for h in trained], marker="o", markersize=3,
+                label=label)
     ax.set(title=f"{title}: error", xlabel="epoch", ylabel="error (%)")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -416,8 +430,9 @@ def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any])
           f"{' (stopped early)' if summary['stopped_early'] else ''}")
     print(f"{'split':<6} {'images':>7} {'loss':>7} {'accuracy':>9} {'macro F1':>9} {'micro F1':>9}")
     for split, values in metrics.items():
-        print(f"{split:<6} {summary[f'{split}_images']:>7} {values['loss']:>7.3f} {100 * values['accuracy']:>8.2f}% "
-              f"{100 * values['macro_f1']:>8.2f}% {100 * values['micro_f1']:>8.2f}%")
+        print(f"{split:<6} {summary[f'{split}_images']:>7} {values['loss']:>7.3f} "
+              f"{100 * values['accuracy']:>8.2f}% {100 * values['macro_f1']:>8.2f}% "
+              f"{100 * values['micro_f1']:>8.2f}%")
 
 
 def default_run_name(args: argparse.Namespace) -> str:
@@ -481,8 +496,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                augment=args.augment, mean=mean, std=std, device=ctx.device, seed=args.seed,
                                rank=ctx.rank, world_size=ctx.world_size, channels_last=channels_last)
     val_loader = eval_loader(splits.val, args, ctx)
-    probe_images = next(iter(eval_loader(splits.val.subset(torch.arange(min(args.probe_size, len(splits.val)))),
-                                         args, ctx, shard=False)))[0]
+    probe_set = splits.val.subset(torch.arange(min(args.probe_size, len(splits.val))))
+    probe_images = next(iter(eval_loader(probe_set, args, ctx, shard=False)))[0]
 
     if resume is None:
         quantiles = probe_quantiles(model, args.probe_layer, probe_images, bf16)
@@ -514,8 +529,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             entry["rho_mean"] = rho_mean(model)
         state["history"].append(entry)
         run.log(entry, step=epoch)
-        print0(f"[{tag}] Epoch {epoch}/{args.epochs} | lr {lr:.4g} | loss {loss:.3f} | acc {100 * accuracy:.2f}% "
-               f"| val loss {val['loss']:.3f} | val acc {100 * val['accuracy']:.2f}% "
+        print0(f"[{tag}] Epoch {epoch}/{args.epochs} | lr {lr:.4g} | loss {loss:.3f} "
+               f"| acc {100 * accuracy:.2f}% | val loss {val['loss']:.3f} "
+               f"| val acc {100 * val['accuracy']:.2f}% "
                f"| q01/q99 {quantiles[0]:.2f}/{quantiles[-1]:.2f}", ctx=ctx)
         improved = val["accuracy"] > state["best_accuracy"]
         if improved:
@@ -553,7 +569,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary.update({f"{split}_{key}": value for key, value in values.items()})
     run.summary(summary)
     run.table("final_metrics", ["split", "accuracy", "macro_f1", "micro_f1", "loss"],
-              [[split, v["accuracy"], v["macro_f1"], v["micro_f1"], v["loss"]] for split, v in metrics.items()])
+              [[split, v["accuracy"], v["macro_f1"], v["micro_f1"], v["loss"]]
+               for split, v in metrics.items()])
     run.wandb_log(lambda wandb: {"test_confusion": wandb.plot.confusion_matrix(
         y_true=test_pairs[0].tolist(), preds=test_pairs[1].tolist(), class_names=splits.classes)})
     if ctx.is_main:

@@ -62,7 +62,8 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path):
     whole = main([*common, "--epochs", "2", "--run-name", "whole"])
     main([*common, "--epochs", "1", "--run-name", "split"])
     resumed = main([*common, "--epochs", "2", "--run-name", "split", "--resume"])
-    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_macro_f1", "train_loss", "best_epoch"):
+    for key in ("train_accuracy", "val_accuracy", "test_accuracy", "test_macro_f1", "train_loss",
+                "best_epoch"):
         assert resumed[key] == whole[key], key
     drop = ("time", "epoch_time")
     clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
@@ -89,8 +90,8 @@ def test_torchrun_two_processes(tmp_path):
 
 def test_missing_cifar_is_one_line_and_exit_1(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["--norm", "bin", "--bs", "8", "--data-root", str(tmp_path / "nothing"), "--wandb-mode", "disabled",
-              "--out-dir", str(tmp_path)])
+        main(["--norm", "bin", "--bs", "8", "--data-root", str(tmp_path / "nothing"),
+              "--wandb-mode", "disabled", "--out-dir", str(tmp_path)])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: cifar10") and "\n" not in err and "cifar-10-batches-py" in err
@@ -139,9 +140,9 @@ def write_run(root: Path, name: str, norm: str, bs: int, test_accuracy: float, d
     """A minimal run folder as train.py writes it."""
     run_dir = root / "q4_normalization" / name
     run_dir.mkdir(parents=True)
-    (run_dir / "config.json").write_text(json.dumps({"norm": norm, "bs": bs, "recipe": "report", "smoke": True,
-                                                     "dataset": "builtin10", "depth": 8, "train_images": 64,
-                                                     "val_images": 32, "test_images": 100}))
+    config = {"norm": norm, "bs": bs, "recipe": "report", "smoke": True, "dataset": "builtin10", "depth": 8,
+              "train_images": 64, "val_images": 32, "test_images": 100}
+    (run_dir / "config.json").write_text(json.dumps(config))
     if diverged:
         summary = {"diverged": True}
     else:
@@ -167,8 +168,8 @@ def test_report_ranks_from_the_numbers_and_lists_diverged_runs(tmp_path):
     assert "built-in smoke data" in text
     # Sorted by the numbers above, not by the report's order (IN first there).
     assert ("Ranking by test accuracy: BatchNorm (80.00%) > torch BatchNorm2d (79.00%) > "
-            "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > LayerNorm (60.00%) > "
-            "none (50.00%)") in text
+            "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > "
+            "LayerNorm (60.00%) > none (50.00%)") in text
     assert "| BatchNorm | 1 | 80.00% | 79.00% | 80.00% | 81.39% | -1.39 pts |" in text
     assert "BatchNorm at batch 8 diverged" in text and "BatchNorm (batch 8, report recipe)" in text
     assert "| GroupNorm | 65.00% | 60.00% | -5.00 pts |" in text
