@@ -23,7 +23,10 @@ hits both alike. Prints one line per layer and, last, exactly
     ratio norm_fwd_bwd worst ours/torch = X
 
 with X the largest ours/torch ratio over bn, in, ln and gn (target: X <= 1.5). On a shared
-machine the numbers move; run it a few times and alone. Runtime: about 10-20 s on 2 CPU cores.
+machine the numbers move; run it a few times and alone. When other processes hold the cores, a
+multi-threaded op waits for a descheduled worker thread (a few ms each time), which penalises the
+layer made of more ops (ours); `--threads 1` removes those stalls and gives steadier ratios.
+Runtime: about 10-20 s on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -45,8 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--shape", type=int, nargs=4, default=[128, 16, 32, 32], metavar=("N", "C", "H", "W"),
                         help="input shape")
     parser.add_argument("--groups", type=int, default=16, help="GroupNorm groups")
-    parser.add_argument("--reps", type=int, default=15, help="timed repetitions per layer")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed repetitions first")
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions per layer")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return parser.parse_args(argv)
