@@ -11,14 +11,7 @@
 # rows run without it and the report says which numbers cannot match.
 source "$(dirname "$0")/_env.sh"
 
-SMOKE=()
-RUNS=runs
-if [[ "${1:-}" == "--smoke" ]]; then
-    SMOKE=(--smoke)
-    RUNS=runs/smoke
-    shift
-fi
-EXTRA=("$@")
+parse_reproduce_args "$@"
 
 DOCSTART=()
 if [[ ${#SMOKE[@]} -gt 0 || " ${EXTRA[*]-} " == *" --conll-dir"* ]]; then
@@ -27,7 +20,6 @@ else
     echo "note: HuggingFace has no -DOCSTART- lines; the report-definition rows run without them"
 fi
 
-mkdir -p "$RUNS/logs"
 # One row per run: <run name> <script> [flags...]
 ROWS=(
     "stats dataset_stats"

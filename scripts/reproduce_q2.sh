@@ -9,16 +9,8 @@
 # Extra flags are passed to every run (e.g. --model smallcnn, --device cuda, --seed 1).
 source "$(dirname "$0")/_env.sh"
 
-SMOKE=()
-RUNS=runs
-if [[ "${1:-}" == "--smoke" ]]; then
-    SMOKE=(--smoke)
-    RUNS=runs/smoke
-    shift
-fi
-EXTRA=("$@")
+parse_reproduce_args "$@"
 
-mkdir -p "$RUNS/logs"
 # One row of the report's table per run: the two transfer orders and their baselines.
 for order in c100-c10 c10-c100 c10 c100; do
     echo "== $order: python -m q2_transfer.train --order $order ${SMOKE[*]-} ${EXTRA[*]-}"

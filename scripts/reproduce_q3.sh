@@ -13,22 +13,16 @@
 # report's analysis is about, keep their 3 seeds.
 source "$(dirname "$0")/_env.sh"
 
-SMOKE=()
-RUNS=runs
+parse_reproduce_args "$@"
 SEEDS_MAIN=(0 1 2)
 SEEDS_OTHER=(0 1 2)
-if [[ "${1:-}" == "--smoke" ]]; then
-    SMOKE=(--smoke)
-    RUNS=runs/smoke
+if [[ ${#SMOKE[@]} -gt 0 ]]; then
     SEEDS_OTHER=(0)
     # Smoke tensors are tiny: one thread per run is several times faster than two, whose
     # synchronisation costs more than the work.
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-    shift
 fi
-EXTRA=("$@")
 
-mkdir -p "$RUNS/logs"
 for dataset in cifar10 flowers102; do
     for method in random coreset entropy bald; do
         if [[ "$method" == random || "$method" == coreset ]]; then

@@ -13,14 +13,7 @@
 # Extra flags are passed to every run (e.g. --device cuda, --seed 1, --epochs 20).
 source "$(dirname "$0")/_env.sh"
 
-SMOKE=()
-RUNS=runs
-if [[ "${1:-}" == "--smoke" ]]; then
-    SMOKE=(--smoke)
-    RUNS=runs/smoke
-    shift
-fi
-EXTRA=("$@")
+parse_reproduce_args "$@"
 GMB_CSV="${GMB_CSV:-data/gmb/ner_dataset.csv}"
 GLOVE="${GLOVE:-data/glove/glove.6B.100d.txt}"
 
@@ -32,7 +25,6 @@ else
     GLOVE_FLAGS=(--embeddings glove --glove "$GLOVE")
 fi
 
-mkdir -p "$RUNS/logs"
 # One row of report 1's table per run.
 run_gmb() {  # run_gmb NAME FLAGS...
     local name="$1"

@@ -10,21 +10,13 @@
 #                                                      # labelled as such in the runs and the report
 source "$(dirname "$0")/_env.sh"
 
-SMOKE=()
-RUNS=runs
-if [[ "${1:-}" == "--smoke" ]]; then
-    SMOKE=(--smoke)
-    RUNS=runs/smoke
-    shift
-fi
-EXTRA=("$@")
+parse_reproduce_args "$@"
 if [[ ${#SMOKE[@]} -gt 0 ]]; then
     WEIGHTS="${RESNET_WEIGHTS:-none}"
 else
     WEIGHTS="${RESNET_WEIGHTS:-imagenet}"
 fi
 
-mkdir -p "$RUNS/logs"
 # One row of the accuracy table per run: the four configurations (q6_cnn_wandb/train.py) ...
 for config in 1 2 3 4; do
     echo "== config $config: python -m q6_cnn_wandb.train --config $config ${SMOKE[*]-} ${EXTRA[*]-}"
