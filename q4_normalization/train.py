@@ -25,7 +25,7 @@ schedule of the original report:
 Data: CIFAR-10 under --data-root (default data/) in torchvision's layout
 (data/cifar-10-batches-py/) or an ImageFolder layout (data/cifar10/{train,test}/<class>/*.png);
 `--download` fetches it where there is internet. Without it the script stops with a one-line
-error. `--smoke` uses the built-in `builtin10` set (384 train / 192 val / 192 test images),
+error. `--smoke` uses the built-in `builtin10` set (256 train / 128 val / 128 test images),
 ResNet-8 (n=1) and 2 epochs.
 
 Prints one line per epoch,
@@ -136,8 +136,8 @@ RECIPES = {
 }
 DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
             "probe_size": 256}
-SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 192, "train_size": 384,
-                  "test_size": 192, "probe_size": 64}
+SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, "train_size": 256,
+                  "test_size": 128, "probe_size": 64}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("norm", "bs", "n", "r", "groups", "recipe", "lr", "schedule", "lr_gamma", "milestones",
                      "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke",
@@ -179,12 +179,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="data (default cifar10; builtin10 with --smoke)")
     parser.add_argument("--val-size", type=int, default=None,
                         help="validation images held out of the train split (default 10000; "
-                             "192 with --smoke)")
+                             "128 with --smoke)")
     parser.add_argument("--train-size", type=int, default=None,
                         help="use only this many of the remaining training images (default all; "
-                             "384 with --smoke)")
+                             "256 with --smoke)")
     parser.add_argument("--test-size", type=int, default=None,
-                        help="use only this many test images (default all; 192 with --smoke)")
+                        help="use only this many test images (default all; 128 with --smoke)")
     parser.add_argument("--split-seed", type=int, default=0,
                         help="seed of the train/val split (fixed across --seed)")
     parser.add_argument("--probe-layer", default="stage2.0.norm1",
