@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
+    """Call `write(handle)` on a binary temporary file beside `path`, then move it into place.
+    The temporary name is unique, so concurrent writers of one path cannot collide."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -30,7 +32,7 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: s
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically."""
-    return _atomic_write(path, lambda h: h.write(text.encode("utf-8")), "wb")
+    return atomic_write(path, lambda h: h.write(text.encode("utf-8")))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -42,7 +44,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """`torch.save` to `path` atomically."""
     import torch
 
-    return _atomic_write(path, lambda h: torch.save(obj, h), "wb")
+    return atomic_write(path, lambda h: torch.save(obj, h))
 
 
 def to_jsonable(value: Any) -> Any:

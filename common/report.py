@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from common.atomic import atomic_write_text
+from common.atomic import atomic_write, atomic_write_text
 from common.errors import DataError
 
 
@@ -127,12 +127,8 @@ def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
 
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     """Save a matplotlib figure as PNG atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120,
+                                                         bbox_inches="tight"))
 
 
 def write_report(path: str | os.PathLike, text: str) -> Path:
