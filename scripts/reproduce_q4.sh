@@ -10,22 +10,15 @@
 # any other failure stops the script.
 source "$(dirname "$0")/_env.sh"
 
-RUNS=runs
-EXTRA=()
-for arg in "$@"; do
-    if [[ "$arg" == "--smoke" ]]; then
-        RUNS=runs/smoke
-    fi
-    EXTRA+=("$arg")
-done
-mkdir -p "$RUNS/logs"
+parse_reproduce_args "$@"
 
 run() {  # run <log name> <train.py flags...>
     local name=$1
     shift
     echo "==== q4 $name ===="
     set +e
-    python -m q4_normalization.train "$@" --out-dir "$RUNS" "${EXTRA[@]}" 2>&1 | tee "$RUNS/logs/q4-$name.log"
+    python -m q4_normalization.train "$@" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
+        ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RUNS/logs/q4-$name.log"
     local status=${PIPESTATUS[0]}
     set -e
     if [[ $status -ne 0 && $status -ne 3 ]]; then
