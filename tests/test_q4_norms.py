@@ -60,7 +60,7 @@ def test_registry_names_and_types():
 
 
 def test_from_scratch_layers_do_not_call_torch_normalization_functions():
-    # The issue forbids them inside the from-scratch layers: no attribute of that name is used
+    # The study forbids them inside the from-scratch layers: no attribute of that name is used
     # anywhere in the module's code (docstrings may mention them).
     tree = ast.parse(inspect.getsource(norms))
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
