@@ -93,10 +93,13 @@ class Run:
         path = self.dir / "metrics.jsonl"
         if not self.active or not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and (json.loads(line).get("step") is None
-                                     or json.loads(line)["step"] <= step)]
-        atomic_write_text(path, "".join(line + "\n" for line in kept))
+        kept = []
+        for line in path.read_text().splitlines():
+            if line.strip():
+                logged_at = json.loads(line).get("step")
+                if logged_at is None or logged_at <= step:
+                    kept.append(line + "\n")
+        atomic_write_text(path, "".join(kept))
 
     def summary(self, values: Mapping[str, Any]) -> None:
         """Merge `values` into summary.json (written atomically) and the W&B summary."""
