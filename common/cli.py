@@ -66,6 +66,16 @@ def add_accel_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def fill_defaults(args: argparse.Namespace, defaults: dict, smoke_defaults: dict) -> argparse.Namespace:
+    """Give every setting still None (flags default to None when --smoke changes their value)
+    its value from `smoke_defaults` under --smoke, else from `defaults`. A flag given on the
+    command line always wins."""
+    for key, value in (smoke_defaults if args.smoke else defaults).items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    return args
+
+
 def fail(message: str, status: int = EXIT_DATA_ERROR) -> None:
     """Print `error: message` on one line to stderr and exit with `status`."""
     first_line = " ".join(str(message).split("\n")).strip()

@@ -70,7 +70,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point
+from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults
 from common.data.images import MEAN_STD, ImageLoader, load_images, stratified_subset
 from common.device import autocast_context
 from common.distributed import DistContext, all_reduce_sum, cleanup, print0, setup_distributed, wrap_model
@@ -125,9 +125,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_common_args(parser)
     add_accel_args(parser)
     args = parser.parse_args(argv)
-    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     if not 0 < args.subset_ratio <= 1:

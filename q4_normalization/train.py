@@ -90,7 +90,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fail
+from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fail, fill_defaults
 from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
 from common.device import autocast_context
 from common.distributed import (DistContext, all_reduce_sum, broadcast_object, cleanup, print0,
@@ -197,9 +197,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_accel_args(parser)
     args = parser.parse_args(argv)
 
-    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     for key, value in RECIPES[args.recipe].items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)

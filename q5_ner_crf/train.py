@@ -87,7 +87,7 @@ from seqeval.scheme import IOB2
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
-from common.cli import HelpFormatter, add_common_args, entry_point
+from common.cli import HelpFormatter, add_common_args, entry_point, fill_defaults
 from common.data.conll import builtin_ner_corpus
 from common.device import pick_device
 from common.divergence import check_finite_loss
@@ -166,9 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_common_args(parser)
     args = parser.parse_args(argv)
 
-    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     if args.embeddings == "glove" and not args.glove and not args.smoke:
         parser.error("--embeddings glove needs --glove PATH (a GloVe text file such as glove.6B.100d.txt)")
     if args.glove and args.embeddings != "glove":

@@ -69,7 +69,7 @@ from tqdm import tqdm
 
 from common.atomic import atomic_torch_save
 from common.checkpoint import resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_common_args, entry_point
+from common.cli import HelpFormatter, add_common_args, entry_point, fill_defaults
 from common.data.images import ImageSet, load_images
 from common.device import pick_device
 from common.divergence import check_finite_loss
@@ -133,9 +133,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="torch CPU threads (default: torch's choice; 1 with --smoke)")
     add_common_args(parser)
     args = parser.parse_args(argv)
-    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     if args.standardize is None:
         args.standardize = args.weights == "none"
     if min(args.image_size, args.extract_bs, args.bs, args.max_epochs, args.patience) < 1:

@@ -73,7 +73,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point
+from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults
 from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset,
                                  train_val_split)
 from common.device import autocast_context, pick_device
@@ -166,9 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_accel_args(parser)
     args = parser.parse_args(argv)
 
-    for key, value in (SMOKE_DEFAULTS if args.smoke else DEFAULTS).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     if args.config is not None:
         for key, value in CONFIGS[args.config].items():
             if getattr(args, key) not in (None, value):

@@ -85,3 +85,15 @@ def test_script_exit_status_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
     assert proc.stderr == "error: missing data/cifar-10-batches-py\n"
+
+
+@pytest.mark.parametrize("argv, expected", [([], (100, 64)), (["--smoke"], (3, 64)),
+                                            (["--smoke", "--epochs", "7"], (7, 64))])
+def test_fill_defaults_smoke_values_unless_given(argv, expected):
+    from common.cli import fill_defaults
+
+    p = parser()
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--bs", type=int, default=None)
+    args = fill_defaults(p.parse_args(argv), {"epochs": 100, "bs": 64}, {"epochs": 3, "bs": 64})
+    assert (args.epochs, args.bs) == expected
