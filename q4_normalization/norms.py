@@ -23,8 +23,10 @@ closed-form backward
 where M is the number of elements in each normalisation group and the sums run over that group.
 Statistics come from contiguous reductions over a grouped view, the output is one scale-and-shift
 per (sample, channel), and the backward pass needs only the per-(sample, channel) sums of dy and
-dy*x; so the layers run about as fast as
-torch's fused kernels (benchmarks/bench_norms.py) while staying plain tensor code.
+dy*x. On the CPU (benchmarks/bench_norms.py, forward + backward on 128x16x32x32) BatchNorm and
+InstanceNorm run at 0.8-1.3x torch's time; LayerNorm (about 1.5x) and GroupNorm (1.6-2.4x) stay
+behind torch's fused kernels, which read the input once per direction where these plain tensor
+operations need several passes.
 
 BatchNorm keeps running statistics exactly as torch does: the biased variance normalises the
 batch, the unbiased one goes into `running_var`, momentum 0.1, eps 1e-5, `num_batches_tracked`
