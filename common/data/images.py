@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from common.atomic import atomic_torch_save
+from common.distributed import shard_indices
 from common.errors import DataError
 
 REAL_DATASETS = ("cifar10", "cifar100", "flowers102")
@@ -653,10 +654,7 @@ class ImageLoader:
             order = torch.randperm(count, generator=generator)
         else:
             order = torch.arange(count)
-        total = self.num_samples * self.world_size
-        if total > count:
-            order = order.repeat(math.ceil(total / count))[:total]
-        return order[self.rank::self.world_size]
+        return order[shard_indices(count, self.rank, self.world_size)]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.epoch_indices()
