@@ -56,7 +56,7 @@ from common.cli import HelpFormatter, add_common_args, entry_point
 from common.seed import seed_everything
 from common.tracking import start_run
 from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, load_splits,
-                                        resolve_source)
+                                        resolve_source, run_name)
 from q1_weak_supervision.labeling_functions import (ABSTAIN, LF_DEFINITIONS, SENTENCE_CLASSES,
                                                     TOKEN_CLASSES, apply_lfs, sentence_frame,
                                                     sentence_gold_labels, sentence_lfs,
@@ -155,8 +155,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     seed_everything(args.seed)
     source = resolve_source(args)
-    name = (f"{'smoke-' if args.smoke else ''}lfs-{source}-{args.lf_definition}"
-            f"{'-docstart' if args.keep_docstart else ''}")
+    name = run_name(args, "lfs")
     data = describe_source(args)
     print(f"[Q1] data: {data}; split {args.split}; LF definition {args.lf_definition}")
     sentences = load_splits(args)[args.split]

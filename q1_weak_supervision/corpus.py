@@ -50,6 +50,17 @@ def resolve_source(args: argparse.Namespace) -> str:
     return args.source
 
 
+def run_name(args: argparse.Namespace, stage: str) -> str:
+    """`<stage>-<source>[-<lf definition>][-docstart]`, with `smoke-` in front under --smoke,
+    e.g. `lfs-conll-dir-report-docstart` (the LF definition only for scripts that take one)."""
+    parts = [stage, resolve_source(args)]
+    if getattr(args, "lf_definition", None):
+        parts.append(args.lf_definition)
+    if args.keep_docstart:
+        parts.append("docstart")
+    return ("smoke-" if args.smoke else "") + "-".join(parts)
+
+
 def describe_source(args: argparse.Namespace) -> str:
     """One line naming the data, for the scripts' first printed line and the report."""
     source = resolve_source(args)

@@ -43,7 +43,7 @@ from common.cli import HelpFormatter, add_common_args, entry_point
 from common.seed import seed_everything
 from common.tracking import start_run
 from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, is_docstart,
-                                        load_splits, resolve_source)
+                                        load_splits, resolve_source, run_name)
 
 PROJECT = "Q1-weak-supervision-ner"
 SPLIT_TITLES = {"train": "training", "validation": "validation", "test": "test"}
@@ -115,7 +115,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     seed_everything(args.seed)
     source = resolve_source(args)
-    name = f"{'smoke-' if args.smoke else ''}stats-{source}{'-docstart' if args.keep_docstart else ''}"
+    name = run_name(args, "stats")
     data = describe_source(args)
     print(f"[Q1] data: {data}")
     splits = load_splits(args)  # before start_run: missing data leaves no run folder behind
