@@ -24,9 +24,12 @@ where M is the number of elements in each normalisation group and the sums run o
 Statistics come from contiguous reductions over a grouped view, the output is one scale-and-shift
 per (sample, channel), and the backward pass needs only the per-(sample, channel) sums of dy and
 dy*x. On the CPU (benchmarks/bench_norms.py, forward + backward on 128x16x32x32) BatchNorm and
-InstanceNorm run at 0.8-1.3x torch's time; LayerNorm (about 1.5x) and GroupNorm (1.6-2.4x) stay
-behind torch's fused kernels, which read the input once per direction where these plain tensor
-operations need several passes.
+InstanceNorm run at 0.7-1.0x torch's time; LayerNorm (1.2-1.6x) and GroupNorm (1.6-2.0x) stay
+behind torch's fused kernels. Counted in tensors of x's size read or written, those move about
+three forward and five backward (each group's data stays in cache between its passes); these
+plain tensor operations move about six forward (two reductions, a two-op affine) and twelve
+backward (two reductions, a product, a three-op affine). Fusing those passes takes a kernel of
+its own; compiling the layer with `torch.compile` did not close the gap on that CPU.
 
 BatchNorm keeps running statistics exactly as torch does: the biased variance normalises the
 batch, the unbiased one goes into `running_var`, momentum 0.1, eps 1e-5, `num_batches_tracked`
@@ -56,18 +59,22 @@ from torch import nn
 # over the batch (dim 0):
 #     bn: G = C, over the batch    in: G = C    ln: G = 1    gn: G = groups
 # Batch-Instance Norm mixes two of them on the same view (G = C, with and without the batch).
-# Every reduction runs over the contiguous trailing dims; the batch is summed afterwards.
+# Every reduction runs over the contiguous trailing dim; channels and the batch are summed
+# afterwards, on tensors of one value per (sample, channel).
 
 
-def _reduce(t: torch.Tensor, over_batch: bool) -> torch.Tensor:
-    """Sum a (N, G, *, 1) tensor of per-(sample, channel) sums down to the statistics' shape."""
+def _pool(t: torch.Tensor, channels_per_group: int, over_batch: bool) -> torch.Tensor:
+    """Sum a (N, G, C/G, 1) tensor of per-(sample, channel) values over each group's channels,
+    and also over the batch when `over_batch`: one value per statistics group."""
+    if channels_per_group > 1:
+        t = t.sum(2, keepdim=True)
     return t.sum(0, keepdim=True) if over_batch else t
 
 
 class _MixedNormalize(torch.autograd.Function):
-    """y = sum_k weight_k * normalize_k(x) + bias on the (N, G, C/G, L) view.
+    """y = sum_k weight_k * normalize_k(x) + bias, for x (N, C, *) and per-channel (C,) weights.
 
-    `over_batch[k]` says whether grouping k pools the batch; weight_k and bias are (1, G, C/G, 1).
+    Channels form `groups` groups; `over_batch[k]` says whether grouping k also pools the batch.
     One grouping is an ordinary norm layer; Batch-Instance Norm is two (batch with gamma * rho,
     instance with gamma * (1 - rho)). Every term is affine in x on each (sample, channel) row, so
     the forward pass is one scale-and-shift, and the closed-form backward
@@ -77,67 +84,82 @@ class _MixedNormalize(torch.autograd.Function):
     summed over the groupings is again dx = a * dy + b * x + c per row, from two per-row sums of
     the backward pass (of dy and of dy * x). Also returns the first grouping's mean and (biased)
     variance, which BatchNorm needs for its running statistics.
+
+    The views to and from the grouped layout happen inside, so that autograd records one node
+    for the whole layer rather than one per view.
     """
 
     @staticmethod
-    def forward(ctx, x, bias, over_batch, eps, *weights):
-        n, _, channels_per_group, length = x.shape
+    def forward(ctx, x, bias, groups, over_batch, eps, *weights):
+        shape = x.shape
+        channels_per_group = shape[1] // groups
+        xv = x.contiguous().view(shape[0], groups, channels_per_group, -1)
+        n, length = shape[0], xv.shape[3]
+        param_view = (1, groups, channels_per_group, 1)
+        weights = [w.view(param_view) for w in weights]
         # Per (sample, channel) row: mean and mean square, one read of x each. The variance of a
         # row is E[x^2] - E[x]^2 (the single-pass formula; it loses digits only when a row's mean
         # is many times its spread); rows are then pooled into groups with Chan's exact formula.
-        row_mean = x.mean(3, keepdim=True)
-        row_var = (torch.linalg.vector_norm(x, dim=3, keepdim=True).square_().div_(length)
+        row_mean = xv.mean(3, keepdim=True)
+        row_var = (torch.linalg.vector_norm(xv, dim=3, keepdim=True).square_().div_(length)
                    - row_mean.square()).clamp_(min=0)
         means, variances, rstds = [], [], []
         for pooled in over_batch:
-            rows = channels_per_group * (n if pooled else 1)
-            mean = _reduce(row_mean.sum(2, keepdim=True), pooled) / rows
-            var = _reduce((row_var + (row_mean - mean).square()).sum(2, keepdim=True), pooled) / rows
+            if channels_per_group == 1 and not pooled:  # the statistics are the rows' own
+                mean, var = row_mean, row_var
+            else:
+                rows = channels_per_group * (n if pooled else 1)
+                mean = _pool(row_mean, channels_per_group, pooled) / rows
+                var = _pool(row_var + (row_mean - mean).square(), channels_per_group, pooled) / rows
             means.append(mean)
             variances.append(var)
-            rstds.append(torch.rsqrt(var + eps))
+            rstds.append((var + eps).rsqrt_())
         # y = x * scale + shift with scale = sum_k rstd_k * weight_k, one pass over x.
-        scale, shift = 0, bias
-        for mean, rstd, weight in zip(means, rstds, weights):
+        scale = rstds[0] * weights[0]
+        shift = bias.view(param_view) - scale * means[0]
+        for mean, rstd, weight in zip(means[1:], rstds[1:], weights[1:]):
             scale_k = rstd * weight
             scale = scale + scale_k
             shift = shift - scale_k * mean
         # (torch.addcmul with two broadcast operands takes a slow, unvectorised path on the CPU.)
-        y = (x * scale).add_(shift)
-        ctx.save_for_backward(x, *weights, *means, *rstds)
+        y = torch.mul(xv, scale).add_(shift)
+        ctx.save_for_backward(xv, *weights, *means, *rstds)
         ctx.over_batch = over_batch
+        ctx.set_materialize_grads(False)  # the statistics outputs get no gradient
         stats = (means[0].flatten(), variances[0].flatten())
         ctx.mark_non_differentiable(*stats)
-        return (y, *stats)
+        return (y.view(shape), *stats)
 
     @staticmethod
     def backward(ctx, dy, _dmean, _dvar):
         over_batch = ctx.over_batch
         k = len(over_batch)
-        x, saved = ctx.saved_tensors[0], ctx.saved_tensors[1:]
+        xv, saved = ctx.saved_tensors[0], ctx.saved_tensors[1:]
         weights, means, rstds = saved[:k], saved[k:2 * k], saved[2 * k:]
-        n, _, channels_per_group, length = x.shape
-        dy = dy.contiguous()
-        sum_dy = dy.sum(3, keepdim=True)                                   # per (sample, channel)
-        buffer = dy * x  # reused below for grad_x, which saves one allocation of x's size
+        n, _, channels_per_group, length = xv.shape
+        dyv = dy.contiguous().view(xv.shape)
+        sum_dy = dyv.sum(3, keepdim=True)                                  # per (sample, channel)
+        buffer = torch.mul(dyv, xv)  # reused below for grad_x, which saves one allocation of x's size
         sum_dy_x = buffer.sum(3, keepdim=True)
-        coef_dy, coef_x, offset, weight_grads = 0, 0, 0, []
+        coef_dy = coef_x = offset = 0
+        weight_grads = []
         for pooled, weight, mean, rstd in zip(over_batch, weights, means, rstds):
             count = length * channels_per_group * (n if pooled else 1)
-            sum_dy_xhat = rstd * (sum_dy_x - mean * sum_dy)
-            weight_grads.append(sum_dy_xhat.sum(0, keepdim=True))
-            sum_g = _reduce((sum_dy * weight).sum(2, keepdim=True), pooled)
-            sum_g_xhat = _reduce((sum_dy_xhat * weight).sum(2, keepdim=True), pooled)
-            b = rstd * rstd * sum_g_xhat / -count
+            sum_dy_xhat = (sum_dy_x - mean * sum_dy).mul_(rstd)          # per (sample, channel)
+            weight_grads.append(sum_dy_xhat.sum(0).flatten())
+            sum_g = _pool(sum_dy * weight, channels_per_group, pooled)
+            sum_g_xhat = _pool(sum_dy_xhat * weight, channels_per_group, pooled)
+            rstd_by_count = rstd / -count
+            b = rstd_by_count * rstd * sum_g_xhat
             coef_dy = coef_dy + rstd * weight
             coef_x = coef_x + b
-            offset = offset + (rstd * sum_g / -count - b * mean)
+            offset = offset + (rstd_by_count * sum_g - b * mean)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.mul(x, coef_x, out=buffer).add_(offset).addcmul_(dy, coef_dy)
-        grad_bias = sum_dy.sum(0, keepdim=True) if ctx.needs_input_grad[1] else None
-        grad_weights = [g if ctx.needs_input_grad[4 + i] else None for i, g in enumerate(weight_grads)]
-        return (grad_x, grad_bias, None, None, *grad_weights)
+            grad_x = torch.mul(xv, coef_x, out=buffer).add_(offset).addcmul_(dyv, coef_dy).view(dy.shape)
+        grad_bias = sum_dy.sum(0).flatten() if ctx.needs_input_grad[1] else None
+        grad_weights = [g if ctx.needs_input_grad[5 + i] else None for i, g in enumerate(weight_grads)]
+        return (grad_x, grad_bias, None, None, None, *grad_weights)
 
 
 @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
@@ -149,12 +171,7 @@ def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Te
     over the batch where over_batch[k]. Returns (y, mean, var): y shaped like x, and grouping 0's
     mean and biased variance per group (flattened, no gradient). Under CUDA autocast it runs in
     float32, as torch's own layer_norm and group_norm do."""
-    shape = x.shape
-    view = (shape[0], groups, shape[1] // groups, -1)
-    param_view = (1, groups, shape[1] // groups, 1)
-    y, mean, var = _MixedNormalize.apply(x.contiguous().view(view), bias.view(param_view), tuple(over_batch),
-                                         eps, *(w.view(param_view) for w in weights))
-    return y.view(shape), mean, var
+    return _MixedNormalize.apply(x, bias, groups, tuple(over_batch), eps, *weights)
 
 
 # ---- the layers ---------------------------------------------------------------------------------
