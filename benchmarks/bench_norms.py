@@ -26,12 +26,25 @@ with X the largest ours/torch ratio over bn, in, ln and gn (target: X <= 1.5). O
 machine the numbers move; run it a few times and alone. When other processes hold the cores, a
 multi-threaded op waits for a descheduled worker thread (a few ms each time), which penalises the
 layer made of more ops (ours); `--threads 1` removes those stalls and gives steadier ratios.
+
+Allocation noise: every pass allocates output and gradient buffers of the input's size (8 MB at
+the default shape). glibc serves such requests with fresh mmap()ed pages and gives freed ones
+back to the OS, so at random one call or another pays ~2048 page faults (1-2 ms, on either side).
+By default (`--allocator keep`) the script asks glibc, through mallopt(), to keep freed memory
+in the heap, which removes those faults for both layers alike and leaves the cost of the
+arithmetic and memory traffic; `--allocator system` leaves malloc as it is. Removing the faults
+makes ours/torch larger, not smaller: they add the same time to both sides.
+Before the last line, an informational line times a whole ResNet-14 forward + backward (batch N,
+3x32x32) with our GroupNorm against the same network with nn.GroupNorm: what the layer's speed
+means for a training step, where the convolutions dominate (`--resnet-reps 0` skips it).
 Runtime: about 10-20 s on 2 CPU cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import statistics
 import time
 
@@ -40,7 +53,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.cli import HelpFormatter
-from q4_normalization.norms import NORMS
+from q4_normalization.norms import NORMS, GroupNorm2d
+from q4_normalization.resnet import ResNet
 
 
 def parse_args(argv=None):
@@ -52,7 +66,27 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--resnet-reps", type=int, default=10,
+                        help="timed ResNet-14 steps with each GroupNorm (0: skip that comparison)")
+    parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
+                        help="keep: glibc keeps freed memory (no random page faults); system: as is")
     return parser.parse_args(argv)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve large buffers from the heap and never trim it, so that freed buffers
+    are reused without page faults. Returns False where that is not possible (no glibc)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit machines.
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 class TorchBatchInstance(nn.Module):
@@ -97,10 +131,25 @@ def time_pair(ours: nn.Module, ref: nn.Module, x: torch.Tensor, dy: torch.Tensor
     return statistics.median(ours_times), statistics.median(ref_times)
 
 
+def resnet_pair(groups: int) -> tuple[nn.Module, nn.Module]:
+    """ResNet-14 with our GroupNorm, and the same network (same weights) with nn.GroupNorm."""
+    ours = ResNet(n=2, r=10, norm="gn", groups=groups)
+    ref = ResNet(n=2, r=10, norm="gn", groups=groups)
+    ref.load_state_dict(ours.state_dict())
+    for module in list(ref.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, GroupNorm2d):
+                twin = nn.GroupNorm(child.groups, child.num_channels, eps=child.eps)
+                twin.load_state_dict(child.state_dict())
+                setattr(module, name, twin)
+    return ours, ref
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    allocator = "glibc keeps freed memory" if args.allocator == "keep" and keep_freed_memory() else "system malloc"
     device = torch.device(args.device)
     n, c, h, w = args.shape
     torch.manual_seed(0)
@@ -114,7 +163,7 @@ def main(argv=None):
         "bin": (NORMS["bin"](c), TorchBatchInstance(c)),
     }
     print(f"normalization forward+backward on {n}x{c}x{h}x{w} ({device}, "
-          f"{torch.get_num_threads()} threads), median of {args.reps} after {args.warmup} warm-up")
+          f"{torch.get_num_threads()} threads, {allocator}), median of {args.reps} after {args.warmup} warm-up")
     print(f"{'layer':<6} {'ours ms':>9} {'torch ms':>9} {'ours/torch':>11}")
     ratios = {}
     for name, (ours, ref) in pairs.items():
@@ -124,6 +173,14 @@ def main(argv=None):
         ratios[name] = t_ours / t_ref
         note = "  (reference is a composition; not in the worst ratio)" if name == "bin" else ""
         print(f"{name:<6} {1e3 * t_ours:9.2f} {1e3 * t_ref:9.2f} {ratios[name]:11.2f}{note}")
+    if args.resnet_reps > 0:
+        # What the layer costs in the study's network: a whole forward + backward of ResNet-14.
+        ours, ref = (model.to(device).train() for model in resnet_pair(args.groups))
+        images = torch.randn(n, 3, 32, 32, device=device)
+        dlogits = torch.randn(n, 10, device=device)
+        t_ours, t_ref = time_pair(ours, ref, images, dlogits, args.resnet_reps, 2)
+        print(f"resnet-14 with gn, batch {n}: {1e3 * t_ours:.1f} ms ours, {1e3 * t_ref:.1f} ms with nn.GroupNorm, "
+              f"ours/torch {t_ours / t_ref:.2f} (informational)")
     worst = max(ratio for name, ratio in ratios.items() if name != "bin")
     print(f"ratio norm_fwd_bwd worst ours/torch = {worst:.2f}")
 
