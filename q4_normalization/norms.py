@@ -122,13 +122,16 @@ class _MixedNormalize(torch.autograd.Function):
             scale = scale + scale_k
             shift = shift - scale_k * mean
         # (torch.addcmul with two broadcast operands takes a slow, unvectorised path on the CPU.)
-        y = torch.mul(xv, scale).add_(shift)
+        # y is allocated in x's shape, not returned as a view: autograd forbids in-place ops
+        # (such as ReLU(inplace=True)) on a custom function's output that is a view.
+        y = torch.empty(shape, dtype=xv.dtype, device=xv.device)
+        torch.mul(xv, scale, out=y.view(xv.shape)).add_(shift)
         ctx.save_for_backward(xv, *weights, *means, *rstds)
         ctx.over_batch = over_batch
         ctx.set_materialize_grads(False)  # the statistics outputs get no gradient
         stats = (means[0].flatten(), variances[0].flatten())
         ctx.mark_non_differentiable(*stats)
-        return (y.view(shape), *stats)
+        return (y, *stats)
 
     @staticmethod
     def backward(ctx, dy, _dmean, _dvar):

@@ -174,6 +174,22 @@ def test_gn_rejects_groups_that_do_not_divide_channels():
         NORMS["gn"](12, groups=5)
 
 
+@pytest.mark.parametrize("name,twin", [("bn", nn.BatchNorm2d(16)), ("in", nn.InstanceNorm2d(16, affine=True)),
+                                       ("gn", nn.GroupNorm(4, 16)), ("bin", None)])
+def test_output_takes_an_in_place_relu_like_torch_layers(name, twin):
+    # ResNets often follow the norm with ReLU(inplace=True); autograd refuses that on a view
+    # returned by a custom function, and the gradients must be those of the out-of-place ReLU.
+    x, dy = make_input(torch.float64, shape=(4, 16, 5, 5))
+    ours = NORMS[name](16, groups=4).double()
+    reference = ours if twin is None else twin.double()
+    randomize_affine(ours, reference)
+    y, grads = forward_backward(lambda t: torch.relu_(ours(t)), x, [ours.weight, ours.bias], dy)
+    y_ref, grads_ref = forward_backward(lambda t: F.relu(reference(t)), x, [reference.weight, reference.bias], dy)
+    assert_close(y, y_ref, 1e-10)
+    for a, b in zip(grads, grads_ref):
+        assert_close(a, b, 1e-10)
+
+
 def test_float32_statistics_stay_accurate_with_a_large_offset():
     # Rows with mean 50 and std 2: the single-pass row variance loses a few digits but the
     # output must still match torch's to 1e-3 (x_hat is O(1)).
