@@ -33,7 +33,7 @@ import time
 import torch
 from torchcrf import CRF as TorchCRF
 
-from common.cli import HelpFormatter
+from common.cli import HelpFormatter, positive_int
 from common.device import pick_device
 from q5_ner_crf.crf import CRF
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=40, help="padded sentence length (T)")
     parser.add_argument("--tags", type=int, default=17, help="number of tags (K)")
     parser.add_argument("--repeats", type=int, default=30, help="timed repetitions per measurement")
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads on the CPU")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads on the CPU")
     parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda", "mps"])
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)

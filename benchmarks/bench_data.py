@@ -33,7 +33,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 from torchvision import transforms
 
-from common.cli import HelpFormatter
+from common.cli import HelpFormatter, positive_int
 from common.data.images import MEAN_STD, ImageLoader, load_images
 
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--reps", type=int, default=3, help="timed epochs of each (best counts)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed epochs of each first")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device of ours")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     return parser.parse_args(argv)
 
 

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.cli import HelpFormatter
+from common.cli import HelpFormatter, positive_int
 from q4_normalization.norms import NORMS, GroupNorm2d
 from q4_normalization.resnet import ResNet
 
@@ -65,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument("--reps", type=int, default=20, help="timed repetitions per layer")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--resnet-reps", type=int, default=10,
                         help="timed ResNet-14 steps with each GroupNorm (0: skip that comparison)")
     parser.add_argument("--allocator", default="keep", choices=["keep", "system"],

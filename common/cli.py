@@ -66,6 +66,24 @@ def add_accel_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def add_threads_arg(parser: argparse.ArgumentParser, why: str = "") -> None:
+    """Add --threads to `parser` (or an argument group): torch CPU threads, a positive integer;
+    None leaves torch's choice. `why` is appended to the help text."""
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's choice; 1 with --smoke)" + why)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (anything else is a one-line usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
 def fill_defaults(args: argparse.Namespace, defaults: dict, smoke_defaults: dict) -> argparse.Namespace:
     """Give every setting still None (flags default to None when --smoke changes their value)
     its value from `smoke_defaults` under --smoke, else from `defaults`. A flag given on the

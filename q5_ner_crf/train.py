@@ -87,7 +87,7 @@ from seqeval.scheme import IOB2
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
-from common.cli import HelpFormatter, add_common_args, entry_point, fill_defaults
+from common.cli import HelpFormatter, add_common_args, add_threads_arg, entry_point, fill_defaults
 from common.data.conll import builtin_ner_corpus
 from common.device import pick_device
 from common.divergence import check_finite_loss
@@ -160,9 +160,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--clip-norm", type=float, default=5.0,
                        help="clip the gradients' global L2 norm (0: off)")
     train.add_argument("--eval-batch-size", type=int, default=512, help="sentences per evaluation batch")
-    train.add_argument("--threads", type=int, default=None,
-                       help="torch CPU threads (default: torch's choice; 1 with --smoke). On a machine busy "
-                            "with other jobs, 1 can be several times faster for these small matrices")
+    add_threads_arg(train, why=". On a machine busy with other jobs, 1 can be several times faster "
+                               "for these small matrices")
     add_common_args(parser)
     args = parser.parse_args(argv)
 
@@ -177,8 +176,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "must be positive")
     if not 0 <= args.dropout < 1:
         parser.error("--dropout must be in [0, 1)")
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be positive")
     if args.max_len < 0 or args.min_freq < 1:
         parser.error("--max-len must be >= 0 and --min-freq >= 1")
     if args.lstm == "torch" and args.layer_norm:

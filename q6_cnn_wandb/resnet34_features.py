@@ -69,7 +69,7 @@ from tqdm import tqdm
 
 from common.atomic import atomic_torch_save
 from common.checkpoint import resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_common_args, entry_point, fill_defaults
+from common.cli import HelpFormatter, add_common_args, add_threads_arg, entry_point, fill_defaults
 from common.data.images import ImageSet, load_images
 from common.device import pick_device
 from common.divergence import check_finite_loss
@@ -129,8 +129,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sample test predictions shown in the W&B table and the PNG grid")
     parser.add_argument("--download", action="store_true",
                         help="fetch CIFAR-10 into --data-root if missing (needs internet)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 with --smoke)")
+    add_threads_arg(parser)
     add_common_args(parser)
     args = parser.parse_args(argv)
     fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)

@@ -73,7 +73,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults
+from common.cli import HelpFormatter, add_accel_args, add_common_args, add_threads_arg, entry_point, fill_defaults
 from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset,
                                  train_val_split)
 from common.device import autocast_context, pick_device
@@ -158,9 +158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sample test predictions shown in the W&B table and the PNG grid")
     parser.add_argument("--download", action="store_true",
                         help="fetch CIFAR-10 into --data-root if missing (needs internet)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's choice; 1 with --smoke, because "
-                             "LeNet-5 is too small for intra-op threads to pay on a busy CPU)")
+    add_threads_arg(parser, why=", because LeNet-5 is too small for intra-op threads to pay on a busy CPU")
     add_width_args(parser)
     add_common_args(parser)
     add_accel_args(parser)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.cli import add_common_args, entry_point
+from common.cli import add_common_args, add_threads_arg, entry_point
 from common.device import pick_device
 from common.errors import DataError, DivergenceError
 from common.seed import seed_everything
@@ -30,6 +30,19 @@ def test_unknown_choice_exits_with_status_2(capsys):
         parser().parse_args(["--wandb-mode", "sometimes"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_threads_must_be_a_positive_integer(value, capsys):
+    threads = argparse.ArgumentParser()
+    add_threads_arg(threads)
+    assert threads.parse_args(["--threads", "3"]).threads == 3
+    assert threads.parse_args([]).threads is None
+    with pytest.raises(SystemExit) as exc:
+        threads.parse_args(["--threads", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "argument --threads" in err[-1]
 
 
 @pytest.mark.parametrize("error, status", [(DataError("no file /x; run fetch"), 1),
