@@ -166,26 +166,42 @@ def write_multiconer(sentences: Iterable[Sentence], path: str | os.PathLike, lan
     return path
 
 
-def find_multiconer_file(directory: Path, lang: str, split: str) -> Path:
+def find_multiconer_file(directory: Path, lang: str, split: str, required: bool = True) -> Path | None:
     name = f"{lang}_{MULTICONER_SPLIT_NAMES[split]}.conll"
     candidates = [directory / name] + sorted(directory.glob(f"*/{name}"))
     found = next((path for path in candidates if path.is_file()), None)
-    if found is None:
+    if found is None and required:
         raise DataError(f"{directory}: no {name} (looked in the folder and its subfolders); expected the "
                         f"MultiCoNER II release, e.g. {directory}/EN-English/en_train.conll, en_dev.conll, "
                         "en_test.conll; get it from https://huggingface.co/datasets/MultiCoNER/multiconer_v2")
     return found
 
 
-def load_multiconer_dir(directory: str | os.PathLike, lang: str,
-                        granularity: str) -> dict[str, list[Sentence]]:
+# Share of the training file held out for validation when the dev file has to serve as the test split.
+HELD_OUT_VALIDATION = 0.1
+
+
+def load_multiconer_dir(directory: str | os.PathLike, lang: str, granularity: str,
+                        split_seed: int = 0) -> tuple[dict[str, list[Sentence]], str]:
+    """train/validation/test sentences and a note on where each split comes from.
+
+    The test labels of MultiCoNER II were released separately; where `<lang>_test.conll` is
+    missing, the dev file is scored as the test split and a seeded 10% of the training file
+    becomes the validation split, so that no model is ever selected on the split it is scored on."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"MultiCoNER folder {directory} not found: pass --data-path DIR holding "
                         f"<lang>_train.conll, <lang>_dev.conll, <lang>_test.conll (or its per-language "
                         "subfolders), or --smoke for the built-in corpus")
-    return {split: read_multiconer(find_multiconer_file(directory, lang, split), granularity)
-            for split in SPLITS}
+    train = read_multiconer(find_multiconer_file(directory, lang, "train"), granularity)
+    dev = read_multiconer(find_multiconer_file(directory, lang, "validation"), granularity)
+    test_file = find_multiconer_file(directory, lang, "test", required=False)
+    if test_file is not None:
+        return {"train": train, "validation": dev, "test": read_multiconer(test_file, granularity)}, ""
+    held_out = split_sentences(train, (1 - HELD_OUT_VALIDATION, HELD_OUT_VALIDATION, 0.0), split_seed)
+    note = (f"no {lang}_test.conll: the dev file is the test split, validation is a seeded "
+            f"{HELD_OUT_VALIDATION:.0%} of train")
+    return {"train": held_out["train"], "validation": held_out["validation"], "test": dev}, note
 
 
 # ---- splits ----
@@ -263,8 +279,8 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
         return load_conll2003_hf(), "CoNLL-2003 (eriktks/conll2003, HuggingFace)"
     if dataset == "multiconer":
         directory = Path(data_path or Path(data_root) / "multiconer2")
-        return (load_multiconer_dir(directory, lang, granularity),
-                f"MultiCoNER II {lang} {granularity} in {directory}")
+        splits, note = load_multiconer_dir(directory, lang, granularity, seed)
+        return splits, f"MultiCoNER II {lang} {granularity} in {directory}" + (f" ({note})" if note else "")
     raise ValueError(f"unknown dataset {dataset!r}")
 
 

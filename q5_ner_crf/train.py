@@ -84,6 +84,7 @@ from typing import Any
 import torch
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
+from sklearn.metrics import classification_report as sklearn_report
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -103,15 +104,24 @@ PROJECT = "Q5-ner-crf"
 QUESTION = "q5_ner_crf"
 SPLIT_NAMES = {"train": "train", "validation": "val", "test": "test"}
 SMOKE_SIZES = (600, 200, 200)
-DEFAULTS = {"epochs": 10, "hidden": 100, "embed_dim": 100, "batch_size": 128, "lr": 0.01, "dropout": 0.5}
+# Training recipes (`--recipe`): the report's SGD settings, and Adam with early stopping on
+# validation F1. Flags given on the command line override single settings.
+RECIPES = {
+    "report": {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "clip_norm": 5.0,
+               "batch_size": 128, "epochs": 10, "patience": 0},
+    "modern": {"optimizer": "adam", "lr": 0.002, "momentum": 0.9, "weight_decay": 0.0, "clip_norm": 5.0,
+               "batch_size": 32, "epochs": 30, "patience": 3},
+}
+DEFAULTS = {"hidden": 100, "embed_dim": 100, "dropout": 0.5}
 # 600 sentences in batches of 128 would be 5 SGD steps an epoch: the smoke run takes smaller
 # batches and larger steps so that it learns within seconds.
-SMOKE_DEFAULTS = {"epochs": 3, "hidden": 50, "embed_dim": 50, "batch_size": 16, "lr": 0.3, "dropout": 0.2}
+SMOKE_DEFAULTS = {"epochs": 3, "hidden": 50, "embed_dim": 50, "batch_size": 16, "dropout": 0.2}
+SMOKE_LR = {"sgd": 0.03, "adam": 0.01}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("dataset", "data_path", "split", "lang", "granularity", "embeddings", "glove", "char",
                      "layer_norm", "crf", "embed_dim", "hidden", "char_dim", "char_hidden", "dropout",
                      "unidirectional", "lstm", "lowercase", "min_freq", "max_len", "batch_size", "lr",
-                     "momentum", "weight_decay", "clip_norm", "seed", "smoke")
+                     "optimizer", "momentum", "weight_decay", "clip_norm", "seed", "split_seed", "smoke")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -123,6 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            "(defaults in the docstring)")
     data.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2],
                       metavar=("TRAIN", "VAL", "TEST"), help="GMB sentence-level split fractions")
+    data.add_argument("--split-seed", type=int, default=0,
+                      help="seed of the GMB split (and of MultiCoNER's held-out validation); --seed "
+                           "changes the initialisation, not the test set")
     data.add_argument("--lang", default="en", choices=LANGUAGES, help="MultiCoNER II language")
     data.add_argument("--granularity", default="fine", choices=GRANULARITIES,
                       help="MultiCoNER II tags: 33 fine types or the 6 coarse ones")
@@ -150,15 +163,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--lstm", default="auto", choices=["auto", "scratch", "torch"],
                        help="LSTM code: auto = nn.LSTM (cuDNN) unless --layer-norm, scratch = ours always")
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=None, help="epochs (default 10; 3 with --smoke)")
+    train.add_argument("--recipe", default="report", choices=sorted(RECIPES),
+                       help="report: SGD lr 0.01, momentum 0.9, wd 1e-4, clip 5, batch 128, 10 epochs; "
+                            "modern: Adam lr 0.002, clip 5, batch 32, up to 30 epochs, early stopping "
+                            "after 3 epochs without a better validation F1")
+    train.add_argument("--optimizer", default=None, choices=["sgd", "adam"], help="optimizer (the recipe's)")
+    train.add_argument("--epochs", type=int, default=None, help="epochs (the recipe's; 3 with --smoke)")
     train.add_argument("--batch-size", type=int, default=None,
-                       help="sentences per batch (default 128; 16 with --smoke)")
+                       help="sentences per batch (the recipe's; 16 with --smoke)")
     train.add_argument("--lr", type=float, default=None,
-                       help="SGD learning rate (default 0.01; 0.3 with --smoke)")
-    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    train.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay")
-    train.add_argument("--clip-norm", type=float, default=5.0,
-                       help="clip the gradients' global L2 norm (0: off)")
+                       help="learning rate (the recipe's; with --smoke sgd 0.1, adam 0.01)")
+    train.add_argument("--momentum", type=float, default=None, help="SGD momentum (0.9)")
+    train.add_argument("--weight-decay", type=float, default=None, help="weight decay (the recipe's)")
+    train.add_argument("--clip-norm", type=float, default=None,
+                       help="clip the gradients' global L2 norm (0: off; the recipe's 5)")
+    train.add_argument("--patience", type=int, default=None,
+                       help="stop after this many epochs without a better validation F1 (0: off; the recipe's)")
     train.add_argument("--eval-batch-size", type=int, default=512, help="sentences per evaluation batch")
     add_threads_arg(train, why=". On a machine busy with other jobs, 1 can be several times faster "
                                "for these small matrices")
@@ -166,6 +186,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
 
     fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
+    for key, value in RECIPES[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, SMOKE_LR[args.optimizer] if key == "lr" and args.smoke else value)
     if args.embeddings == "glove" and not args.glove and not args.smoke:
         parser.error("--embeddings glove needs --glove PATH (a GloVe text file such as glove.6B.100d.txt)")
     if args.glove and args.embeddings != "glove":
@@ -176,8 +199,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      "must be positive")
     if not 0 <= args.dropout < 1:
         parser.error("--dropout must be in [0, 1)")
-    if args.max_len < 0 or args.min_freq < 1:
-        parser.error("--max-len must be >= 0 and --min-freq >= 1")
+    if args.max_len < 0 or args.min_freq < 1 or args.patience < 0:
+        parser.error("--max-len and --patience must be >= 0 and --min-freq >= 1")
     if args.lstm == "torch" and args.layer_norm:
         parser.error("--lstm torch has no layer normalisation; use --lstm auto or scratch")
     return args
@@ -198,8 +221,8 @@ def data_name(args: argparse.Namespace) -> str:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """gmb-glove-char-ln-crf, multiconer-hi-coarse-random-uni, smoke-gmb-random, ..."""
-    return ("smoke-" if args.smoke else "") + f"{data_name(args)}-{variant_name(args)}"
+    """gmb-glove-char-ln-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ..."""
+    return ("smoke-" if args.smoke else "") + f"{data_name(args)}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
 
 
 # ---- evaluation ----
@@ -214,7 +237,7 @@ def predict(model: Tagger, dataset: NERDataset, batch_size: int, device: torch.d
     for batch in dataset.batches(batch_size):
         batch = batch.to(device)
         emissions = model.emissions(batch)
-        loss_sum += float(model.loss_from_emissions(emissions, batch)) * int(batch.mask.sum())
+        loss_sum += float(model.loss_from_emissions(emissions, batch)) * len(batch.indices)
         tags = model.predict_from_emissions(emissions, batch.mask).cpu().tolist()
         lengths = batch.mask.sum(1).tolist()
         for index, row, length in zip(batch.indices, tags, lengths):
@@ -236,14 +259,36 @@ def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace,
                         "f1": float(v["f1-score"]), "support": int(v["support"])}
                  for name, v in report.items() if not name.endswith(" avg")}
     macro = report.get("macro avg", {"f1-score": 0.0})
+    weighted = report.get("weighted avg", {"precision": 0.0, "recall": 0.0, "f1-score": 0.0})
     result = {"f1": float(micro["f1-score"]), "precision": float(micro["precision"]),
               "recall": float(micro["recall"]), "macro_f1": float(macro["f1-score"]),
+              "weighted_f1": float(weighted["f1-score"]), "weighted_precision": float(weighted["precision"]),
+              "weighted_recall": float(weighted["recall"]),
               "token_accuracy": correct / max(1, tokens), "loss": loss_sum / max(1, tokens),
               "tokens": tokens, "sentences": len(gold), "per_class": per_class}
     if args.max_len:
-        # Report 2's figure: every sentence padded to max_len, padding counted as correct.
-        padded = len(gold) * args.max_len
-        result["token_accuracy_with_padding"] = (correct + padded - tokens) / padded
+        # Report 2's figures: a scikit-learn classification report over tags, without and with
+        # every sentence padded to max_len (padding counted as a correctly predicted class).
+        result["token_report"] = token_report(gold, predictions)
+        result["token_report_with_padding"] = token_report(gold, predictions, pad_to=args.max_len)
+        result["token_accuracy_with_padding"] = result["token_report_with_padding"]["accuracy"]
+    return result
+
+
+def token_report(gold: list[list[str]], predicted: list[list[str]], pad_to: int = 0) -> dict[str, float]:
+    """Token-level accuracy and macro / weighted precision, recall and F1 over tags (scikit-learn's
+    classification_report), the measure of report 2. With `pad_to`, each sentence is padded to that
+    length with a <pad> tag that is also predicted, as a tagger scored on padded batches is."""
+    if pad_to:
+        gold = [tags + ["<pad>"] * (pad_to - len(tags)) for tags in gold]
+        predicted = [tags + ["<pad>"] * (pad_to - len(tags)) for tags in predicted]
+    flat_gold = [t for tags in gold for t in tags]
+    flat_predicted = [t for tags in predicted for t in tags]
+    report = sklearn_report(flat_gold, flat_predicted, output_dict=True, zero_division=0)
+    result = {"accuracy": float(report["accuracy"]), "support": len(flat_gold)}
+    for average in ("macro", "weighted"):
+        for key in ("precision", "recall", "f1-score"):
+            result[f"{average}_{key.split('-')[0]}"] = float(report[f"{average} avg"][key])
     return result
 
 
@@ -252,7 +297,8 @@ def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace,
 
 def train_one_epoch(model: Tagger, dataset: NERDataset, optimizer: torch.optim.Optimizer,
                     args: argparse.Namespace, epoch: int, device: torch.device, run) -> float:
-    """One pass over the shuffled training set; returns the mean loss per token."""
+    """One pass over the shuffled training set; returns the mean loss per token (the optimised
+    loss is per sentence, see model.py)."""
     model.train()
     loss_sum, token_count = 0.0, 0
     batches = dataset.batches(args.batch_size, shuffle=True, seed=args.seed, epoch=epoch)
@@ -267,11 +313,17 @@ def train_one_epoch(model: Tagger, dataset: NERDataset, optimizer: torch.optim.O
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_norm)
         optimizer.step()
         value = check_finite_loss(loss, run, where=f"epoch {epoch} step {step}")
-        tokens = int(batch.mask.sum())
-        loss_sum += value * tokens
-        token_count += tokens
+        loss_sum += value * len(batch.indices)
+        token_count += int(batch.mask.sum())
         bar.set_postfix(loss=f"{loss_sum / token_count:.3f}")
     return loss_sum / max(1, token_count)
+
+
+def build_optimizer(model: Tagger, args: argparse.Namespace) -> torch.optim.Optimizer:
+    if args.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                               weight_decay=args.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
 
 def prepare_embeddings(args, splits, words_only_train, run_dir: Path):
@@ -317,7 +369,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     label = f"{data_name(args).upper()} {variant_name(args)}"
 
     # ---- data ----
-    splits, source = load_splits(args.dataset, args.data_path, args.data_root, args.smoke, args.seed,
+    splits, source = load_splits(args.dataset, args.data_path, args.data_root, args.smoke, args.split_seed,
                                  args.split, args.lang, args.granularity, SMOKE_SIZES,
                                  work_dir=run.dir / "smoke-data")
     splits = {name: truncate(sentences, args.max_len) for name, sentences in splits.items()}
@@ -338,8 +390,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    char_dim=args.char_dim, char_hidden=args.char_hidden, layer_norm=args.layer_norm,
                    use_crf=args.crf, dropout=args.dropout, bidirectional=not args.unidirectional,
                    lstm_implementation=args.lstm, pretrained=pretrained).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                                weight_decay=args.weight_decay)
+    optimizer = build_optimizer(model, args)
     parameters = count_parameters(model)
     sizes = " / ".join(f"{len(datasets[s]):,}" for s in ("train", "validation", "test"))
     print(f"{source}: {sizes} sentences (train/val/test), {len(tags)} tags, {len(words):,} words, "
@@ -350,14 +401,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"({100 * coverage['glove_coverage']:.1f}%), "
               f"{100 * coverage['glove_token_coverage']:.1f}% of training tokens; the rest drawn from "
               f"N(0, {coverage['glove_unknown_std']:.3f}^2)")
-    print(f"Tagger {label}: {parameters:,} parameters | SGD lr {args.lr:g}, momentum {args.momentum}, "
-          f"wd {args.weight_decay:g}, clip {args.clip_norm:g}, batch {args.batch_size}, "
-          f"{args.epochs} epochs | "
+    momentum = f", momentum {args.momentum}" if args.optimizer == "sgd" else ""
+    stop = f", early stop after {args.patience}" if args.patience else ""
+    print(f"Tagger {label}: {parameters:,} parameters | recipe {args.recipe}: {args.optimizer} lr {args.lr:g}"
+          f"{momentum}, wd {args.weight_decay:g}, clip {args.clip_norm:g}, batch {args.batch_size}, "
+          f"{args.epochs} epochs{stop} | "
           f"device {device} | run {run.dir}")
 
     checkpoint_dir = run.dir / "checkpoints"
     vocabularies = {"words": words.state_dict(), "chars": chars.state_dict(), "tags": tags}
-    state: dict[str, Any] = {"best_f1": -1.0, "best_epoch": 0, "history": []}
+    state: dict[str, Any] = {"best_f1": -1.0, "best_epoch": 0, "history": [], "stale_epochs": 0}
     start_epoch = 1
     if args.resume:
         # Read it first and compare the flags: another model's weights would not even load.
@@ -390,11 +443,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"| val acc {100 * val['token_accuracy']:.2f}% "
               f"| {entry['epoch_time']:.1f} s")
         if val["f1"] > state["best_f1"]:
-            state.update(best_f1=val["f1"], best_epoch=epoch)
+            state.update(best_f1=val["f1"], best_epoch=epoch, stale_epochs=0)
             save_checkpoint(checkpoint_dir / "best.pt", model, None, None, epoch, val["f1"], args,
                             vocabularies)
+        else:
+            state["stale_epochs"] = state.get("stale_epochs", 0) + 1
         save_checkpoint(checkpoint_dir / "last.pt", model, optimizer, None, epoch, state["best_f1"], args,
                         {"state": state, **vocabularies})
+        if args.patience and state["stale_epochs"] >= args.patience:
+            print(f"early stop: no better validation F1 for {args.patience} epochs")
+            break
     # ---- end of training loop ----
 
     best = load_checkpoint(checkpoint_dir / "best.pt", model, map_location=device, restore_rng=False)
@@ -405,12 +463,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "granularity": args.granularity, "embeddings": args.embeddings, "char": args.char,
         "layer_norm": args.layer_norm, "crf": args.crf, "unidirectional": args.unidirectional,
         "embed_dim": model.embedding.embedding_dim, "hidden": args.hidden, "parameters": parameters,
-        "best_epoch": best["epoch"], "epochs": args.epochs, "diverged": False,
+        "best_epoch": best["epoch"], "epochs": args.epochs, "epochs_run": len(state["history"]),
+        "recipe": args.recipe, "optimizer": args.optimizer, "lr": args.lr, "batch_size": args.batch_size,
+        "seed": args.seed, "split_seed": args.split_seed, "diverged": False,
         "train_time_s": time.time() - started, "num_tags": len(tags), "vocab_size": len(words),
         **coverage,
     }
     for split, result in results.items():
-        summary.update({f"{split}_{key}": value for key, value in result.items() if key != "per_class"})
+        summary.update({f"{split}_{key}": value for key, value in result.items()
+                        if key not in ("per_class", "token_report", "token_report_with_padding")})
+        for key in ("token_report", "token_report_with_padding"):
+            if key in result:
+                summary.setdefault(key, {})[split] = result[key]
         run.table(f"per_class_{split}", ["type", "precision", "recall", "f1", "support"],
                   [[name, v["precision"], v["recall"], v["f1"], v["support"]]
                    for name, v in sorted(result["per_class"].items())])

@@ -118,8 +118,15 @@ def test_multiconer_errors_and_folder_layout(tmp_path):
     folder.mkdir(parents=True)
     for split in ("train", "dev", "test"):
         (folder / f"en_{split}.conll").write_text(MULTICONER, encoding="utf-8")
-    splits = load_multiconer_dir(tmp_path / "multiconer", "en", "coarse")
-    assert [len(splits[k]) for k in ("train", "validation", "test")] == [2, 2, 2]
+    splits, note = load_multiconer_dir(tmp_path / "multiconer", "en", "coarse")
+    assert [len(splits[k]) for k in ("train", "validation", "test")] == [2, 2, 2] and note == ""
+    # Without a test file the dev file is scored as test; validation is held out of train.
+    (folder / "en_test.conll").unlink()
+    (folder / "en_train.conll").write_text(MULTICONER * 10, encoding="utf-8")
+    splits, note = load_multiconer_dir(tmp_path / "multiconer", "en", "coarse", split_seed=0)
+    assert [len(splits[k]) for k in ("train", "validation", "test")] == [18, 2, 2]
+    assert splits["test"] == read_multiconer(folder / "en_dev.conll", "coarse")
+    assert "dev file is the test split" in note
     with pytest.raises(DataError, match="hi_train.conll"):
         load_multiconer_dir(tmp_path / "multiconer", "hi", "fine")
 

@@ -44,7 +44,7 @@ def test_every_variant_beats_the_all_o_baseline(tmp_path, variant):
     assert summary["test_f1"] > 0.3, summary["test_f1"]  # the all-O tagger scores 0
     assert summary["test_token_accuracy"] > 0.75         # the all-O tagger: about 0.64
     assert summary["crf"] == ("crf" in variant) and summary["char"] == ("char" in variant)
-    run_dir = tmp_path / "q5_ner_crf" / f"smoke-gmb-{variant}"
+    run_dir = tmp_path / "q5_ner_crf" / f"smoke-gmb-{variant}-report-seed0"
     assert json.loads((run_dir / "summary.json").read_text())["test_f1"] == summary["test_f1"]
     with open(run_dir / "tables" / "per_class_test.csv") as handle:
         types = {row["type"] for row in csv.DictReader(handle)}
@@ -90,7 +90,7 @@ def test_real_files_gmb_csv_and_glove(tmp_path, capsys):
     assert summary["train_sentences"] + summary["val_sentences"] + summary["test_sentences"] == 60
     assert summary["train_sentences"] == 36  # 60/20/20
     # coverage by hand: the training words, plus other words that have a vector, looked up lower-cased
-    config = json.loads((tmp_path / "q5_ner_crf" / "gmb-glove" / "config.json").read_text())
+    config = json.loads((tmp_path / "q5_ner_crf" / "gmb-glove-report-seed0" / "config.json").read_text())
     assert config["dataset"] == "gmb"
     train_words = {t for s in split_sentences(sentences, seed=0)["train"] for t in s.tokens}
     all_words = {t for s in sentences for t in s.tokens}
@@ -107,7 +107,7 @@ def test_multiconer_smoke_with_truncation_and_padding_accuracy(tmp_path):
     assert summary["test_f1"] > 0.2
     # padding counted as correct can only raise the figure (report 2's measure)
     assert summary["test_token_accuracy_with_padding"] > summary["test_token_accuracy"]
-    run_dir = tmp_path / "q5_ner_crf" / "smoke-multiconer-en-coarse-random-uni"
+    run_dir = tmp_path / "q5_ner_crf" / "smoke-multiconer-en-coarse-random-uni-report-seed0"
     assert (run_dir / "smoke-data" / "en_train.conll").is_file()
 
 
