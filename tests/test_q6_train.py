@@ -23,10 +23,11 @@ def test_smoke_run_keeps_the_argmax_epoch_and_logs_wandb_objects(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = train.main(["--config", "2", *TINY, "--epochs", "3", "--out-dir", str(tmp_path),
-                              "--wandb-mode", "offline", "--samples", "8"])
+                              "--wandb-mode", "offline", "--samples", "8", "--select-on", "test"])
     wandb_failures = [str(w.message) for w in caught if "W&B" in str(w.message)]
     assert wandb_failures == []  # the confusion-matrix plot and the image table were accepted
-    run_dir = tmp_path / "q6_cnn_wandb" / "smoke-config2-adam-ce-lr0.01-bs16"
+    run_dir = tmp_path / "q6_cnn_wandb" / "smoke-config2-adam-ce-lr0.01-bs16-selecttest-seed0"
+    assert summary["selected_on"] == "test" and summary["train_size"] == 400  # nothing held out
     accuracies = [m["test_accuracy"] for m in metrics(run_dir)]
     assert len(accuracies) == 3
     best = int(np.argmax(accuracies)) + 1  # first maximum, as the strict '>' keeps the earlier epoch
@@ -49,7 +50,8 @@ def test_val_split_selects_on_validation_and_resume_matches_an_uninterrupted_run
     common = ["--config", "1", *TINY, "--val-split", "0.25", "--wandb-mode", "disabled"]
     whole = train.main([*common, "--epochs", "2", "--out-dir", str(tmp_path / "a")])
     assert whole["selected_on"] == "validation"
-    run_dir = tmp_path / "a" / "q6_cnn_wandb" / "smoke-config1-sgd-ce-lr0.001-bs16-val0.25"
+    run_dir = tmp_path / "a" / "q6_cnn_wandb" / "smoke-config1-sgd-ce-lr0.001-bs16-val0.25-seed0"
+    assert whole["train_size"] == 300
     logged = metrics(run_dir)
     assert whole["best_epoch"] == int(np.argmax([m["val_accuracy"] for m in logged])) + 1
     assert whole["best_selection_accuracy"] == pytest.approx(logged[whole["best_epoch"] - 1]["val_accuracy"])
@@ -62,6 +64,16 @@ def test_val_split_selects_on_validation_and_resume_matches_an_uninterrupted_run
     assert resumed["confusion_matrix"] == whole["confusion_matrix"]
     resumed_logged = metrics(tmp_path / "b" / "q6_cnn_wandb" / run_dir.name)
     assert [m["train_loss"] for m in resumed_logged] == [m["train_loss"] for m in logged]
+
+
+def test_the_validation_split_does_not_move_with_the_seed(tmp_path):
+    args = train.parse_args(["--config", "1", *TINY, "--val-split", "0.25"])
+    _, validation, _ = train.load_data(args)
+    other_seed = train.parse_args(["--config", "1", *TINY, "--val-split", "0.25", "--seed", "5"])
+    _, same, _ = train.load_data(other_seed)
+    other_split = train.parse_args(["--config", "1", *TINY, "--val-split", "0.25", "--split-seed", "5"])
+    _, moved, _ = train.load_data(other_split)
+    assert torch.equal(validation.images, same.images) and not torch.equal(validation.images, moved.images)
 
 
 def test_missing_cifar10_is_one_line(tmp_path, capsys):
@@ -112,6 +124,6 @@ def test_real_cifar10_path_reads_either_layout(tmp_path, layout):
                           "--wandb-mode", "disabled"])
     assert summary["dataset"] == "cifar10" and not summary["smoke"]
     assert summary["class_names"] == CIFAR10_CLASSES
-    assert summary["train_size"] == 30 and summary["test_size"] == 20
+    assert summary["train_size"] == 27 and summary["test_size"] == 20  # 3 of 30 held out for validation
     assert np.array(summary["confusion_matrix"]).sum() == 20
-    assert (tmp_path / "runs" / "q6_cnn_wandb" / "config2-adam-ce-lr0.01-bs8").is_dir()
+    assert (tmp_path / "runs" / "q6_cnn_wandb" / "config2-adam-ce-lr0.01-bs8-val0.1-seed0").is_dir()
