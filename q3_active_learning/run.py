@@ -109,6 +109,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="use a fixed random subset of this many pool images (default: all)")
     parser.add_argument("--test-size", type=int, default=None,
                         help="use a fixed random subset of this many test images (default: all)")
+    parser.add_argument("--augment", action="store_true",
+                        help="random crop (zero padding 4) and horizontal flip of the labeled images "
+                             "while training (a departure from the report, which trains without)")
     parser.add_argument("--keep-checkpoints", type=int, default=0,
                         help="keep only the newest N episode checkpoints (0 keeps every one, as the "
                              "report did; a CIFAR-10 checkpoint is about 20 MB)")
@@ -171,6 +174,16 @@ def load_data(args) -> tuple[str, ImageSet, ImageSet]:
     return name, fixed_subset(pool, args.pool_size), fixed_subset(test, args.test_size)
 
 
+def recipe_suffix(args) -> str:
+    """'' for the report's training recipe, else what differs: -aug, -ep30, -aug-ep30."""
+    return ("-aug" if args.augment else "") + (f"-ep{args.epochs}" if args.epochs != 10 else "")
+
+
+def epoch_step(episode: int, epoch: int, epochs: int) -> int:
+    """The W&B / metrics.jsonl step of an epoch inside an episode (episodes follow each other)."""
+    return episode * epochs + epoch
+
+
 def episode_checkpoints(run_dir: Path) -> list[Path]:
     """The run's episode checkpoints, oldest first."""
     return sorted((run_dir / "checkpoints").glob("episode_*.pt"))
@@ -178,19 +191,23 @@ def episode_checkpoints(run_dir: Path) -> list[Path]:
 
 # ---- training and evaluation ------------------------------------------------------------------
 
-def train_one_epoch(model, loader, optimizer, device, use_bf16: bool, run, where: str) -> float:
-    """One pass over the labeled images; returns the mean training loss."""
+def train_one_epoch(model, loader, optimizer, device, use_bf16: bool, run, where: str) -> tuple[float, float]:
+    """One pass over the labeled images; returns the mean training loss and accuracy (with
+    dropout on, as trained)."""
     model.train()
     loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for images, labels in tqdm(loader, desc=where, leave=False, disable=not sys.stderr.isatty()):
         with autocast_context(device, use_bf16):
-            loss = F.nll_loss(model(images).float(), labels)
+            log_probs = model(images).float()
+        loss = F.nll_loss(log_probs, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(labels)
+        correct += (log_probs.detach().argmax(1) == labels).sum()
     # One read per epoch: the value is needed for the log and for the divergence guard.
-    return check_finite_loss(loss_sum / loader.num_samples, run, where=where)
+    return check_finite_loss(loss_sum / loader.num_samples, run, where=where), int(correct) / loader.num_samples
 
 
 @torch.no_grad()
@@ -220,7 +237,7 @@ def main(argv=None) -> dict:
     data_name, pool, test = load_data(args)
     mean, std = MEAN_STD[data_name]
     tag = f"[{args.dataset}|{args.method}]"
-    name = f"{args.dataset}-{args.method}-seed{args.seed}"
+    name = f"{args.dataset}-{args.method}{recipe_suffix(args)}-seed{args.seed}"
     run = start_run(args, project="Q3-active-learning", question="q3_active_learning",
                     default_name=("smoke-" if args.smoke else "") + name,
                     extra_config={"data": data_name, "pool_images": len(pool),
@@ -255,7 +272,7 @@ def main(argv=None) -> dict:
         labeled = torch.as_tensor(state["extra"]["labeled_idx"], dtype=torch.long)
         history = list(state["extra"]["history"])
         first_episode = state["epoch"] + 1
-        run.rewind(state["epoch"])
+        run.rewind(epoch_step(state["epoch"], args.epochs, args.epochs))
         print(f"{tag} resumed from {saved[-1].name}: {len(labeled)} labeled")
 
     # ---- active-learning loop ----
@@ -284,13 +301,16 @@ def main(argv=None) -> dict:
         optimizer, scheduler = new_optimizer(model)
         train_model = torch.compile(model) if args.compile and device.type == "cuda" else model
         train_loader = ImageLoader(pool.images[labeled], pool.labels[labeled], args.batch_size,
-                                   shuffle=True, augment=False, mean=mean, std=std, device=device,
+                                   shuffle=True, augment=args.augment, mean=mean, std=std, device=device,
                                    seed=episode_seed(args.seed, episode), channels_last=channels_last)
         # ---- training loop ----
         for epoch in range(1, args.epochs + 1):
             train_loader.set_epoch(epoch)
-            train_loss = train_one_epoch(train_model, train_loader, optimizer, device, use_bf16, run,
-                                         where=f"episode {episode} epoch {epoch}")
+            train_loss, train_accuracy = train_one_epoch(train_model, train_loader, optimizer, device,
+                                                         use_bf16, run, where=f"episode {episode} epoch {epoch}")
+            run.log({"episode": episode, "epoch": epoch, "labeled": len(labeled),
+                     "epoch_train_loss": train_loss, "epoch_train_accuracy": train_accuracy,
+                     "lr": scheduler.get_last_lr()[0]}, step=epoch_step(episode, epoch, args.epochs))
             scheduler.step()
         test_loss, test_accuracy = evaluate(model, test_loader, device, use_bf16)
 
@@ -298,7 +318,7 @@ def main(argv=None) -> dict:
                   "test_accuracy": test_accuracy, "test_loss": test_loss,
                   "selection_seconds": selection_seconds}
         history.append(record)
-        run.log(record, step=episode)
+        run.log(record, step=epoch_step(episode, args.epochs, args.epochs))
         print(f"{tag} Episode {episode}/{args.max_episodes} | labeled {len(labeled)} | "
               f"test acc {100 * test_accuracy:.2f}% | test loss {test_loss:.3f}", flush=True)
         save_checkpoint(run.dir / "checkpoints" / f"episode_{episode:02d}.pt", model, optimizer,
@@ -312,6 +332,7 @@ def main(argv=None) -> dict:
 
     summary = {
         "dataset": args.dataset, "data": data_name, "method": args.method, "seed": args.seed,
+        "recipe": "report" + recipe_suffix(args), "augment": args.augment, "epochs": args.epochs,
         "episodes": len(history), "labeled_sizes": [h["labeled"] for h in history],
         "test_accuracy_curve": [h["test_accuracy"] for h in history],
         "test_loss_curve": [h["test_loss"] for h in history],

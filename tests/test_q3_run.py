@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from q3_active_learning import report
-from q3_active_learning.run import main
+from q3_active_learning.run import SMOKE_DEFAULTS, main
 
 SMOKE = ["--smoke", "--wandb-mode", "disabled"]
-
+SMOKE_EPOCHS = SMOKE_DEFAULTS["epochs"]
 
 
 def episode_state(out_dir, name: str, episode: int) -> dict:
@@ -22,6 +22,9 @@ def episode_state(out_dir, name: str, episode: int) -> dict:
 def coreset_run(tmp_path_factory):
     """One uninterrupted smoke run (builtin10, 40 initial labels + 3 episodes of 40)."""
     out_dir = tmp_path_factory.mktemp("q3")
+    # Module fixtures run before conftest's per-test one-thread setting; the resumed run is
+    # compared with this one to the last bit, so both must use the same thread count.
+    torch.set_num_threads(1)
     summary = main([*SMOKE, "--method", "coreset", "--out-dir", str(out_dir)])
     return out_dir, summary
 
@@ -69,7 +72,14 @@ def test_resume_ends_with_the_uninterrupted_numbers(coreset_run, tmp_path):
     assert resumed["test_accuracy_curve"] == uninterrupted["test_accuracy_curve"]
     assert resumed["test_loss_curve"] == uninterrupted["test_loss_curve"]
     metrics = (tmp_path / "q3_active_learning" / "smoke-cifar10-coreset-seed0" / "metrics.jsonl")
-    assert [json.loads(line)["episode"] for line in metrics.read_text().splitlines()] == [0, 1, 2, 3]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    # Every epoch of every episode once (the resumed episodes' lines are not repeated), then the
+    # episode's result at the step of its last epoch.
+    epochs = SMOKE_EPOCHS
+    per_epoch = [(r["episode"], r["epoch"]) for r in records if "epoch_train_loss" in r]
+    assert per_epoch == [(e, k) for e in range(4) for k in range(1, epochs + 1)]
+    assert [r["step"] for r in records if "test_accuracy" in r] == [epochs * (e + 1) for e in range(4)]
+    assert all(0 <= r["epoch_train_accuracy"] <= 1 for r in records if "epoch_train_loss" in r)
 
 
 def test_report_renders_mean_and_std_over_seeds(tmp_path):
