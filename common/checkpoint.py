@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -74,6 +74,13 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = Non
         state = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:  # a truncated or foreign file
         raise DataError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc})") from exc
+    return restore(state, model, optimizer, scheduler, restore_rng)
+
+
+def restore(state: dict[str, Any], model: torch.nn.Module | None = None,
+            optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+            restore_rng: bool = True) -> dict[str, Any]:
+    """Put a loaded checkpoint's states into the given objects; returns the checkpoint."""
     if model is not None:
         unwrap(model).load_state_dict(state["model"])
     if optimizer is not None and state.get("optimizer") is not None:
@@ -87,10 +94,23 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = Non
 
 def resume_if_requested(args: Any, path: str | os.PathLike, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                        map_location: str | torch.device = "cpu") -> dict[str, Any] | None:
-    """With `args.resume`, load `path` and return the checkpoint (None when not resuming).
+                        must_match: Sequence[str] = (),
+                        map_location: str | torch.device = "cpu", restore_rng: bool = True) -> dict[str, Any] | None:
+    """With `args.resume`, load `path` into the given objects and return the checkpoint (None when
+    not resuming). The checkpoint's recorded arguments named in `must_match` are compared with the
+    command's BEFORE any weights are loaded: a checkpoint written with other settings (another
+    width, another seed, ...) is refused in one line naming them, instead of failing inside
+    `load_state_dict` or, worse, continuing as a mixture of two runs.
 
     A missing checkpoint under --resume is an error, not a silent fresh start."""
     if not getattr(args, "resume", False):
         return None
-    return load_checkpoint(path, model, optimizer, scheduler, map_location=map_location)
+    state = load_checkpoint(path, map_location=map_location, restore_rng=False)
+    recorded = state.get("args") or {}
+    differing = [key for key in must_match if recorded.get(key) != getattr(args, key, None)]
+    if differing:
+        flags = ", ".join(f"--{key.replace('_', '-')} {recorded.get(key)!r} (now {getattr(args, key, None)!r})"
+                          for key in differing)
+        raise DataError(f"--resume: {path} was written with {flags}; resume with the same flags "
+                        f"or start afresh without --resume")
+    return restore(state, model, optimizer, scheduler, restore_rng)

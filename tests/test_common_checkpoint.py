@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from common.atomic import atomic_write_text
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
 from common.divergence import check_finite_loss
 from common.errors import DataError, DivergenceError
 from common.tracking import start_run
@@ -86,3 +86,22 @@ def test_divergence_guard_records_and_raises(tmp_path, bad):
         check_finite_loss(torch.tensor(bad), run, where="epoch 3 step 7")
     summary = json.loads((run.dir / "summary.json").read_text())
     assert summary["diverged"] is True and summary["diverged_at"] == "epoch 3 step 7"
+
+
+def test_resume_refuses_other_settings_before_loading_any_weight(tmp_path):
+    saved = torch.nn.Linear(3, 2)
+    args = argparse.Namespace(resume=True, width=2, seed=0, epochs=5)
+    save_checkpoint(tmp_path / "last.pt", saved, args=args)
+    wider = torch.nn.Linear(3, 4)  # load_state_dict would raise a size-mismatch RuntimeError
+    before = wider.weight.detach().clone()
+    other = argparse.Namespace(resume=True, width=4, seed=0, epochs=9)
+    with pytest.raises(DataError, match=r"--width 2 \(now 4\)") as error:
+        resume_if_requested(other, tmp_path / "last.pt", wider, must_match=("width", "seed"))
+    assert "--seed" not in str(error.value) and "--epochs" not in str(error.value)  # only what must match
+    assert torch.equal(wider.weight, before)
+    # The same settings (epochs may differ: a run is resumed to a later end) load the weights.
+    same = argparse.Namespace(resume=True, width=2, seed=0, epochs=9)
+    fresh = torch.nn.Linear(3, 2)
+    state = resume_if_requested(same, tmp_path / "last.pt", fresh, must_match=("width", "seed"))
+    assert state["args"]["epochs"] == 5 and torch.equal(fresh.weight, saved.weight)
+    assert resume_if_requested(argparse.Namespace(resume=False), tmp_path / "last.pt", fresh) is None
