@@ -76,8 +76,8 @@ class LayerRow(NamedTuple):
 def parameter_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerRow]:
     """(layer, input size, output size, number of parameters) for every leaf module, in the
     order the forward pass calls them, measured with forward hooks on one zero input of shape
-    (1, *input_shape). A module called twice is listed twice but its parameters counted once,
-    so the counts always sum to `sum(p.numel() for p in model.parameters())`."""
+    (1, *input_shape). A module called twice is listed twice but its parameters counted once.
+    Parameters held directly by a non-leaf module (none in LeNet5) are not listed."""
     rows: list[LayerRow] = []
     counted: set[int] = set()
     handles = []
@@ -105,16 +105,12 @@ def parameter_table(model: nn.Module, input_shape: Sequence[int]) -> list[LayerR
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    # Parameters held directly by non-leaf modules (none in LeNet5) would be missed by the hooks.
-    missing = sum(p.numel() for p in model.parameters()) - sum(row.params for row in rows)
-    if missing:
-        rows.append(LayerRow("(parameters outside leaf modules)", (), (), missing))
     return rows
 
 
 def format_size(size: Sequence[int]) -> str:
     """(16, 5, 5) -> '16x5x5'."""
-    return "x".join(str(s) for s in size) if size else "—"
+    return "x".join(str(s) for s in size)
 
 
 def format_table(rows: Sequence[LayerRow]) -> str:

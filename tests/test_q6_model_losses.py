@@ -30,16 +30,33 @@ def test_default_lenet_has_62006_parameters_by_hand_count():
     assert rows["classifier.fc3"].input_size == (84,) and rows["classifier.fc3"].output_size == (10,)
 
 
-@pytest.mark.parametrize("widths", [(6, 16, 120, 84), (8, 20, 64, 32), (3, 4, 10, 5)])
-def test_parameter_table_sums_to_the_module_parameter_count(widths):
-    model = LeNet5(*widths)
-    rows = parameter_table(model, (3, 32, 32))
-    assert sum(row.params for row in rows) == sum(p.numel() for p in model.parameters())
-    # The sizes are measured, so they agree with running the layers by hand.
-    conv1 = model.features.conv1
-    assert next(r for r in rows if r.layer == "features.conv1").output_size == \
-        tuple(conv1(torch.zeros(1, 3, 32, 32)).shape[1:])
-    assert next(r for r in rows if r.layer == "classifier.fc1").input_size == (widths[1] * 25,)
+@pytest.mark.parametrize("widths,image_size", [((6, 16, 120, 84), 32), ((8, 20, 64, 32), 32),
+                                                ((3, 4, 10, 5), 36)])
+def test_parameter_table_rows_match_hand_counts(widths, image_size):
+    c1, c2, f1, f2 = widths
+    # conv: in*out*5*5 + out, linear: in*out + out; a 5x5 convolution without padding takes 4
+    # pixels off the side, a 2x2 pooling halves it: 32 -> 28 -> 14 -> 10 -> 5, 36 -> 32 -> 16 -> 12 -> 6.
+    s1 = image_size - 4
+    s2 = s1 // 2 - 4
+    s3 = s2 // 2
+    expected = [
+        ("features.conv1", (3, image_size, image_size), (c1, s1, s1), 3 * c1 * 25 + c1),
+        ("features.relu1", (c1, s1, s1), (c1, s1, s1), 0),
+        ("features.pool1", (c1, s1, s1), (c1, s1 // 2, s1 // 2), 0),
+        ("features.conv2", (c1, s1 // 2, s1 // 2), (c2, s2, s2), c1 * c2 * 25 + c2),
+        ("features.relu2", (c2, s2, s2), (c2, s2, s2), 0),
+        ("features.pool2", (c2, s2, s2), (c2, s3, s3), 0),
+        ("flatten", (c2, s3, s3), (c2 * s3 * s3,), 0),
+        ("classifier.fc1", (c2 * s3 * s3,), (f1,), c2 * s3 * s3 * f1 + f1),
+        ("classifier.relu3", (f1,), (f1,), 0),
+        ("classifier.fc2", (f1,), (f2,), f1 * f2 + f2),
+        ("classifier.relu4", (f2,), (f2,), 0),
+        ("classifier.fc3", (f2,), (10,), f2 * 10 + 10),
+    ]
+    model = LeNet5(*widths, image_size=image_size)
+    assert [tuple(row) for row in parameter_table(model, (3, image_size, image_size))] == expected
+    # The hand counts cover every parameter of the module, so the table misses none.
+    assert sum(row[3] for row in expected) == sum(p.numel() for p in model.parameters())
 
 
 def test_parameter_table_counts_a_reused_module_once():
