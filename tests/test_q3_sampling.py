@@ -13,7 +13,6 @@ from q3_active_learning.sampling import (STRATEGIES, entropy, k_center_greedy, m
                                          mutual_information, predictive_entropy, top_scoring)
 
 
-
 def brute_force_k_center(features: torch.Tensor, labeled: list[int], budget: int) -> list[int]:
     """The greedy rule written out naively: before every pick, recompute the full distance
     matrix from every point to every centre (x - c directly, no expansion trick), take each
@@ -98,21 +97,35 @@ def test_k_center_greedy_rejects_a_budget_beyond_the_unlabeled_points():
 
 # ---- MC dropout, entropy, BALD ----------------------------------------------------------------
 
-def test_mc_dropout_samples_differ_and_stochastic_pred_averages_them():
-    model = Net(num_classes=10, width=4).eval()
-    images = torch.randn(6, 3, 32, 32)
+def hand_forward(model: Net, images: torch.Tensor, conv_rate: float, hidden_rate: float) -> torch.Tensor:
+    """One full pass of the documented layout with plain torch calls and dropout switched on:
+    conv, ReLU, conv, ReLU, max-pool 2, channel dropout, fc, ReLU, dropout, fc, softmax."""
+    x = torch.relu(torch.nn.functional.conv2d(images, model.conv1.weight, model.conv1.bias))
+    x = torch.relu(torch.nn.functional.conv2d(x, model.conv2.weight, model.conv2.bias))
+    x = torch.nn.functional.dropout2d(torch.nn.functional.max_pool2d(x, 2), conv_rate, training=True)
+    x = torch.relu(x.flatten(1) @ model.fc1.weight.T + model.fc1.bias)
+    x = torch.nn.functional.dropout(x, hidden_rate, training=True)
+    return torch.softmax(x @ model.fc2.weight.T + model.fc2.bias, dim=1)
+
+
+def test_mc_dropout_equals_full_passes_with_plain_torch_dropout():
+    model = Net(num_classes=10, width=4).double().eval()  # eval: MC dropout must switch it on
+    images = torch.randn(6, 3, 32, 32, dtype=torch.float64)
     torch.manual_seed(3)
-    samples = model.mc_probabilities(images, 8)
-    assert samples.shape == (8, 6, 10)
-    assert not torch.allclose(samples[0], samples[1])  # dropout stayed on in eval mode
-    torch.testing.assert_close(samples.sum(-1), torch.ones(8, 6))
-    torch.manual_seed(3)  # the same masks again
-    torch.testing.assert_close(model.stochastic_pred(images, 8), samples.mean(0))
-    # Eval-mode forward is deterministic and is what a dropout-free sample gives.
-    torch.testing.assert_close(model(images), model(images))
-    no_dropout = Net(num_classes=10, width=4, conv_dropout=0.0, dropout=0.0).eval()
-    no_dropout.load_state_dict(model.state_dict())
-    torch.testing.assert_close(no_dropout.stochastic_pred(images, 3), model(images).exp())
+    reference = torch.stack([hand_forward(model, images, 0.25, 0.5) for _ in range(8)])
+    assert not torch.allclose(reference[0], reference[1])  # the masks do differ between samples
+    torch.manual_seed(3)  # the same masks again, drawn in the same order
+    torch.testing.assert_close(model.mc_probabilities(images, 8), reference)
+    torch.manual_seed(3)
+    torch.testing.assert_close(model.stochastic_pred(images, 8), reference.mean(0))
+
+
+def test_mc_dropout_at_rate_zero_is_the_deterministic_forward_pass():
+    model = Net(num_classes=10, width=4, conv_dropout=0.0, dropout=0.0).double().eval()
+    images = torch.randn(5, 3, 32, 32, dtype=torch.float64)
+    plain = hand_forward(model, images, 0.0, 0.0)
+    torch.testing.assert_close(model(images).exp(), plain)
+    torch.testing.assert_close(model.mc_probabilities(images, 3), plain.expand(3, -1, -1))
 
 
 def test_entropy_and_bald_on_hand_computed_cases():
@@ -124,6 +137,13 @@ def test_entropy_and_bald_on_hand_computed_cases():
     uniform = torch.full((2, 1, 3), 1 / 3)
     torch.testing.assert_close(entropy(uniform[0]), torch.tensor([math.log(3)]))
     torch.testing.assert_close(mutual_information(uniform), torch.tensor([0.0]))
+    # Samples (1/2, 1/2) and (9/10, 1/10): mean (7/10, 3/10).
+    mixed = torch.tensor([[[0.5, 0.5]], [[0.9, 0.1]]], dtype=torch.float64)
+    h_mean = -(0.7 * math.log(0.7) + 0.3 * math.log(0.3))
+    mean_h = (math.log(2) - (0.9 * math.log(0.9) + 0.1 * math.log(0.1))) / 2
+    torch.testing.assert_close(predictive_entropy(mixed), torch.tensor([h_mean], dtype=torch.float64))
+    torch.testing.assert_close(mutual_information(mixed),
+                               torch.tensor([h_mean - mean_h], dtype=torch.float64))
 
 
 def test_bald_is_never_negative():
