@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import resume_if_requested, save_checkpoint
 from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point
 from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images
 from common.device import autocast_context, pick_device
@@ -74,6 +74,9 @@ from q3_active_learning.sampling import STRATEGIES
 DATASETS = ("cifar10", "flowers102")
 # Under --smoke, built-in data that needs no files stands in for each dataset.
 SMOKE_STANDINS = {"cifar10": "builtin10", "flowers102": "digits"}
+# A checkpoint's settings must match the resumed command's, or the result would be a mixture.
+RESUME_MUST_MATCH = ("dataset", "method", "seed", "epochs", "lr", "gamma", "step_size", "init_size", "al_bsize",
+                     "batch_size", "image_size", "width", "mc_samples", "pool_size", "test_size", "augment", "smoke")
 # Under --smoke these replace the report's defaults (flags given explicitly still win).
 SMOKE_DEFAULTS = {"epochs": 10, "init_size": 40, "al_bsize": 40, "max_episodes": 3, "width": 8,
                   "pool_size": 1000, "test_size": 500, "mc_samples": 5}
@@ -268,7 +271,8 @@ def main(argv=None) -> dict:
                             f"run without --resume to start afresh")
         model = new_model()
         optimizer, scheduler = new_optimizer(model)
-        state = load_checkpoint(saved[-1], model, optimizer, scheduler, map_location=device)
+        state = resume_if_requested(args, saved[-1], model, optimizer, scheduler,
+                                    must_match=RESUME_MUST_MATCH, map_location=device)
         labeled = torch.as_tensor(state["extra"]["labeled_idx"], dtype=torch.long)
         history = list(state["extra"]["history"])
         first_episode = state["epoch"] + 1

@@ -87,7 +87,7 @@ from seqeval.scheme import IOB2
 from sklearn.metrics import classification_report as sklearn_report
 from tqdm import tqdm
 
-from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
+from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
 from common.cli import HelpFormatter, add_common_args, add_threads_arg, entry_point, fill_defaults
 from common.data.conll import builtin_ner_corpus
 from common.device import pick_device
@@ -412,19 +412,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vocabularies = {"words": words.state_dict(), "chars": chars.state_dict(), "tags": tags}
     state: dict[str, Any] = {"best_f1": -1.0, "best_epoch": 0, "history": [], "stale_epochs": 0}
     start_epoch = 1
-    if args.resume:
-        # Read it first and compare the flags: another model's weights would not even load.
-        resume = load_checkpoint(checkpoint_dir / "last.pt", map_location=device, restore_rng=False)
-        mismatched = [key for key in RESUME_MUST_MATCH if resume["args"].get(key) != getattr(args, key)]
-        if mismatched:
-            raise DataError(f"--resume: {checkpoint_dir / 'last.pt'} was written with different "
-                            f"{', '.join(mismatched)}; resume with the same flags or pick another --run-name")
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
+    # The random stream (dropout) continues exactly: the RNG state is restored last.
+    resume = resume_if_requested(args, checkpoint_dir / "last.pt", model, optimizer,
+                                 must_match=RESUME_MUST_MATCH, map_location=device)
+    if resume is not None:
         state = resume["extra"]["state"]
         start_epoch = resume["epoch"] + 1
         run.rewind(resume["epoch"])
-        set_rng_state(resume["rng"])  # last, so that the random stream (dropout) continues exactly
         print(f"resuming {run.dir} after epoch {resume['epoch']}")
 
     # ---- training loop ----

@@ -328,13 +328,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     checkpoint = run.dir / "checkpoints" / "last.pt"
     start_epoch, previous_loss, calm_epochs = 1, None, 0
     best_accuracy, best_epoch = -1.0, 0
-    state = resume_if_requested(args, checkpoint, mlp, optimizer, map_location=device)
+    state = resume_if_requested(args, checkpoint, mlp, optimizer, must_match=RESUME_MUST_MATCH,
+                                map_location=device)
     if state is not None:
-        for key in RESUME_MUST_MATCH:
-            if state["args"].get(key) != getattr(args, key):
-                raise DataError(f"{checkpoint} was written with --{key.replace('_', '-')} "
-                                f"{state['args'].get(key)}, not {getattr(args, key)}; resume with the "
-                                f"same flags or start afresh without --resume")
         start_epoch = state["epoch"] + 1
         previous_loss, calm_epochs = state["extra"]["previous_loss"], state["extra"]["calm_epochs"]
         best_accuracy, best_epoch = state["best_metric"], state["extra"]["best_epoch"]

@@ -357,13 +357,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     checkpoints = run.dir / "checkpoints"
 
     start_epoch, best_accuracy, best_epoch, stale_epochs = 1, -1.0, 0, 0
-    state = resume_if_requested(args, checkpoints / "last.pt", model, optimizer, map_location=device)
+    state = resume_if_requested(args, checkpoints / "last.pt", model, optimizer,
+                                must_match=RESUME_MUST_MATCH, map_location=device)
     if state is not None:
-        for key in RESUME_MUST_MATCH:
-            if state["args"].get(key) != getattr(args, key):
-                raise DataError(f"{checkpoints / 'last.pt'} was written with --{key.replace('_', '-')} "
-                                f"{state['args'].get(key)}, not {getattr(args, key)}; resume with the "
-                                f"same flags or start afresh without --resume")
         start_epoch = state["epoch"] + 1
         best_accuracy, best_epoch = state["best_metric"], state["extra"]["best_epoch"]
         stale_epochs = state["extra"]["stale_epochs"]

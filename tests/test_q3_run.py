@@ -67,6 +67,9 @@ def test_resume_ends_with_the_uninterrupted_numbers(coreset_run, tmp_path):
     _, uninterrupted = coreset_run
     args = [*SMOKE, "--method", "coreset", "--out-dir", str(tmp_path)]
     main([*args, "--max-episodes", "1"])  # stopped after episode 1
+    with pytest.raises(SystemExit) as refused:  # another network width: refused before loading
+        main([*args, "--max-episodes", "3", "--resume", "--width", "4"])
+    assert refused.value.code == 1
     resumed = main([*args, "--max-episodes", "3", "--resume"])
     assert resumed["labeled_sizes"] == uninterrupted["labeled_sizes"]
     assert resumed["test_accuracy_curve"] == uninterrupted["test_accuracy_curve"]

@@ -57,8 +57,11 @@ def test_val_split_selects_on_validation_and_resume_matches_an_uninterrupted_run
     assert whole["best_selection_accuracy"] == pytest.approx(logged[whole["best_epoch"] - 1]["val_accuracy"])
 
     train.main([*common, "--epochs", "1", "--out-dir", str(tmp_path / "b")])
-    with pytest.raises(SystemExit):  # resuming with other settings is refused in one line
-        train.main([*common, "--epochs", "2", "--seed", "1", "--resume", "--out-dir", str(tmp_path / "b")])
+    for other in (["--seed", "1"], ["--conv1", "8"]):  # other settings are refused before loading
+        with pytest.raises(SystemExit) as refused:
+            train.main([*common, "--epochs", "2", *other, "--resume", "--out-dir", str(tmp_path / "b"),
+                        "--run-name", run_dir.name])
+        assert refused.value.code == 1
     resumed = train.main([*common, "--epochs", "2", "--resume", "--out-dir", str(tmp_path / "b")])
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     assert resumed["confusion_matrix"] == whole["confusion_matrix"]
