@@ -1,17 +1,16 @@
-"""End-to-end runs of q5_ner_crf/train.py, in-process: every variant learns the built-in corpus,
---resume gives the same numbers, the real-file path (GMB csv + GloVe file), MultiCoNER, errors."""
+"""q5_ner_crf/train.py: strict-IOB2 entity scores and the token-level report on hand-made
+predictions; end-to-end runs in-process: every variant learns the built-in corpus, --resume gives
+the same numbers, the real-file path (GMB csv + GloVe file), MultiCoNER, errors."""
 
+import argparse
 import csv
 import json
 
 import pytest
 import torch
-from seqeval.metrics import f1_score
-from seqeval.scheme import IOB2
-
-from common.data.conll import builtin_conll_splits, builtin_ner_corpus
-from q5_ner_crf.data import split_sentences
-from q5_ner_crf.train import SMOKE_SIZES, main
+from common.data.conll import Sentence, builtin_ner_corpus
+from q5_ner_crf.data import NERDataset, build_vocabularies, split_sentences
+from q5_ner_crf.train import evaluate, main, token_report
 
 VARIANTS = {
     "random": [],
@@ -23,19 +22,77 @@ VARIANTS = {
 }
 
 
-
 def run(tmp_path, *flags):
     return main(["--smoke", "--wandb-mode", "disabled", "--out-dir", str(tmp_path), *flags])
 
 
-def test_all_o_baseline_on_the_builtin_test_split():
-    """The baseline the variants must beat: tagging every token O finds no entity (F1 0) and
-    gets the share of O tokens right."""
-    test = builtin_conll_splits(seed=0, sizes=SMOKE_SIZES, tagset="gmb")["test"]
-    gold = [s.ner for s in test]
-    assert f1_score(gold, [["O"] * len(t) for t in gold], mode="strict", scheme=IOB2) == 0.0
-    share_o = sum(t == "O" for tags in gold for t in tags) / sum(len(t) for t in gold)
-    assert 0.5 < share_o < 0.75
+# ---- scoring on hand-made predictions ----
+
+class FixedTagger:
+    """Stands in for a Tagger: predicts the given tag sequence for each sentence of the dataset."""
+
+    def __init__(self, dataset: NERDataset, predicted: list[list[str]]):
+        ids = {tag: index for index, tag in enumerate(dataset.tag_names)}
+        self.predicted = [[ids[tag] for tag in tags] for tags in predicted]
+
+    def eval(self):
+        return self
+
+    def emissions(self, batch):
+        rows = torch.zeros(batch.mask.shape, dtype=torch.long)
+        for row, index in enumerate(batch.indices):
+            rows[row, :len(self.predicted[index])] = torch.tensor(self.predicted[index])
+        return rows
+
+    def loss_from_emissions(self, emissions, batch):
+        return torch.tensor(0.0)
+
+    def predict_from_emissions(self, emissions, mask):
+        return emissions
+
+
+def test_evaluate_scores_entities_in_strict_iob2_not_lenient_mode():
+    gold = [["B-PER", "I-PER", "O"], ["B-LOC", "O"], ["O", "O"]]
+    predicted = [["I-PER", "I-PER", "O"], ["B-LOC", "O"], ["O", "I-ORG"]]
+    # Gold entities: PER (tokens 0-1 of sentence 1) and LOC (sentence 2).
+    # Strict IOB2: an entity starts only at B-, so the only predicted entity is LOC, and it is
+    #   right: P = 1/1, R = 1/2, F1 = 2/3; per type PER 0/0/0, LOC 1/1/1, macro F1 = 1/2.
+    # Lenient (conlleval) would read I-PER I-PER as PER (right) and I-ORG as ORG (wrong):
+    #   P = 2/3, R = 1, F1 = 0.8.
+    # Tokens: 2 + 2 + 1 of 7 right.
+    sentences = [Sentence(tokens=[f"w{i}" for i in range(len(tags))], ner=tags) for tags in gold]
+    words, chars = build_vocabularies({"train": sentences})
+    dataset = NERDataset(sentences, words, chars, ["O", "B-LOC", "I-ORG", "B-PER", "I-PER"])
+    args = argparse.Namespace(eval_batch_size=2, max_len=0)
+    result = evaluate(FixedTagger(dataset, predicted), dataset, args, torch.device("cpu"))
+    assert (result["precision"], result["recall"]) == (1.0, 0.5)
+    assert result["f1"] == pytest.approx(2 / 3) and result["macro_f1"] == pytest.approx(0.5)
+    assert result["per_class"] == {
+        "LOC": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1},
+        "PER": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}}
+    assert result["token_accuracy"] == pytest.approx(5 / 7) and result["tokens"] == 7
+
+
+def test_token_report_by_hand_with_and_without_padding():
+    gold = [["B-PER", "I-PER", "O"], ["O"]]
+    predicted = [["B-PER", "O", "O"], ["B-PER"]]
+    # Per tag (precision, recall, F1, support):
+    #   B-PER: predicted twice, right once (1/2, 1, 2/3, 1); I-PER: never predicted (0, 0, 0, 1);
+    #   O: predicted twice, right once (1/2, 1/2, 1/2, 2). Accuracy 2/4.
+    report = token_report(gold, predicted)
+    expected = {"accuracy": 0.5, "support": 4,
+                "macro_precision": 1 / 3, "macro_recall": 1 / 2, "macro_f1": (2 / 3 + 1 / 2) / 3,
+                "weighted_precision": (1 / 2 + 2 * 1 / 2) / 4, "weighted_recall": (1 + 2 * 1 / 2) / 4,
+                "weighted_f1": (2 / 3 + 2 * 1 / 2) / 4}
+    assert report == pytest.approx(expected)
+    # Padded to 4 tokens: 1 + 3 <pad> tags, all right (1, 1, 1, 4). Accuracy 6/8.
+    padded = token_report(gold, predicted, pad_to=4)
+    expected = {"accuracy": 6 / 8, "support": 8,
+                "macro_precision": (1 / 2 + 1 / 2 + 1) / 4, "macro_recall": (1 + 1 / 2 + 1) / 4,
+                "macro_f1": (2 / 3 + 1 / 2 + 1) / 4,
+                "weighted_precision": (1 / 2 + 2 * 1 / 2 + 4) / 8, "weighted_recall": (1 + 2 * 1 / 2 + 4) / 8,
+                "weighted_f1": (2 / 3 + 2 * 1 / 2 + 4) / 8}
+    assert padded == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -1,16 +1,12 @@
-"""q6_cnn_wandb/theory.py (every check passes, a wrong weight is caught, the script's exit status)
+"""q6_cnn_wandb/theory.py (every check passes, a wrong weight is caught and fails the exit status)
 and report.py (its yes/no answer is computed from the runs' numbers)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from q6_cnn_wandb import report, theory
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("index", range(len(theory.QUESTIONS)))
@@ -39,15 +35,6 @@ def test_a_wrong_weight_fails_the_check_and_the_exit_status(monkeypatch, capsys)
         theory.main(["--quiet", "--samples", "50"])
     assert exit_info.value.code == 1
     assert "FAILED" in capsys.readouterr().out
-
-
-def test_theory_script_exits_zero():
-    result = subprocess.run([sys.executable, "-m", "q6_cnn_wandb.theory", "--quiet", "--samples", "100"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    last = result.stdout.strip().splitlines()[-1]
-    passed, total = last.split()[0].split("/")
-    assert passed == total and int(total) >= 10
 
 
 # ---- report ----------------------------------------------------------------------------------
