@@ -13,6 +13,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -136,3 +137,38 @@ def write_report(path: str | os.PathLike, text: str) -> Path:
     path = atomic_write_text(path, text)
     print(f"wrote {path}")
     return path
+
+
+def wall_time_s(run: RunRecord) -> float | None:
+    """Seconds from the run's start (config provenance) to its last logged metrics line."""
+    started = run.config.get("_provenance", {}).get("started")
+    times = [m["time"] for m in run.metrics if "time" in m]
+    if not started or not times:
+        return None
+    return max(times) - datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def run_command(run: RunRecord) -> str:
+    """The command line that made the run, as `python -m <module> <flags>`."""
+    command = run.config.get("_provenance", {}).get("command", "")
+    script, _, flags = command.partition(" ")
+    module = f"{run.dir.parent.name}.{script.removesuffix('.py')}" if script.endswith(".py") else script
+    return f"python -m {module} {flags}".strip()
+
+
+def provenance_section(runs: Sequence[RunRecord], runs_dir: str | os.PathLike) -> str:
+    """Markdown: per run its command, commit, start and wall time; then the machine and the data
+    checksums recorded beside the runs (`machine.txt`, `data.sha256` in `runs_dir`), if present."""
+    rows = []
+    for run in runs:
+        provenance = run.config.get("_provenance", {})
+        seconds = wall_time_s(run)
+        rows.append([run.name, f"`{run_command(run)}`", provenance.get("git_commit", "")[:10],
+                     provenance.get("started", ""), "—" if seconds is None else f"{seconds / 60:.1f} min"])
+    parts = ["## Provenance\n", markdown_table(["run", "command", "commit", "started", "wall time"], rows,
+                                               align=["l", "l", "l", "l", "r"])]
+    for name, title in (("machine.txt", "Machine"), ("data.sha256", "Data (sha256)")):
+        path = Path(runs_dir) / name
+        if path.is_file():
+            parts.append(f"\n{title}:\n\n```\n{path.read_text().strip()}\n```\n")
+    return "\n".join(parts)
