@@ -81,11 +81,6 @@ def shard_indices(n: int, rank: int, world_size: int) -> torch.Tensor:
     return indices[rank::world_size]
 
 
-def barrier(ctx: DistContext) -> None:
-    if ctx.enabled:
-        dist.barrier()
-
-
 def broadcast_object(obj, ctx: DistContext):
     """Rank 0's `obj` on every rank."""
     if not ctx.enabled:

@@ -38,14 +38,6 @@ def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
     return skm.confusion_matrix(_as_numpy(y_true), _as_numpy(y_pred), labels=list(range(num_classes)))
 
 
-def per_class_report(y_true, y_pred, class_names: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per class (plus macro/weighted averages)."""
-    return skm.classification_report(
-        _as_numpy(y_true), _as_numpy(y_pred), labels=list(range(len(class_names))),
-        target_names=list(class_names), output_dict=True, zero_division=0,
-    )
-
-
 def best_and_worst_class(matrix: np.ndarray, class_names: Sequence[str]) -> dict[str, object]:
     """Per-class accuracy (recall) from a confusion matrix, with the best and worst class."""
     matrix = np.asarray(matrix)

@@ -73,11 +73,6 @@ class Run:
                 self._summary = json.loads(summary_path.read_text())
 
     # ---- local files -------------------------------------------------------------------------
-    @property
-    def summary_data(self) -> dict[str, Any]:
-        """The summary written so far."""
-        return dict(self._summary)
-
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Append one line to metrics.jsonl and send the same values to W&B."""
         if not self.active:

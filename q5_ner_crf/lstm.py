@@ -1,34 +1,23 @@
-"""LSTMs written from scratch, with optional layer normalisation (report 1, section 2.1.4),
-plus `nn.LSTM` (cuDNN on GPUs) behind the same interface, and the character-level word encoder
+"""One-layer LSTMs written from scratch, with optional layer normalisation (report 1, section
+2.1.4), `nn.LSTM` (cuDNN on GPUs) behind the same interface, and the character-level word encoder
 (section 2.1.3).
 
-    cell = LayerNormLSTMCell(input_size, hidden_size, layer_norm=True)
     lstm = make_bilstm(input_size, hidden_size, layer_norm=True)     # BiLSTM or TorchBiLSTM
     outputs, (h_n, c_n) = lstm(x, mask)       # x (B, T, I), mask (B, T) bool -> (B, T, 2H)
 
-Layer normalisation follows Ba, Kiros and Hinton (2016, "Layer Normalization", section 3.1,
-eqs. 20-22): the input and the recurrent pre-activations are normalised separately, each with
-its own gain and no shift (the LSTM's bias is added after them), and the cell state is
-normalised (gain and shift) before the output tanh:
+Layer normalisation follows Ba, Kiros and Hinton (2016, section 3.1, eqs. 20-22): input and
+recurrent pre-activations are normalised separately, each with a gain and no shift (the LSTM's
+bias follows), and the cell state is normalised (gain and shift) before the output tanh:
 
     gates = LN_x(W_ih x_t) + LN_h(W_hh h_{t-1}) + b_ih + b_hh      # 4H: i, f, g, o
     c_t   = sigmoid(f) * c_{t-1} + sigmoid(i) * tanh(g)
     h_t   = sigmoid(o) * tanh(LN_c(c_t))
 
-With `layer_norm=False` the three LNs are identities and the cell is exactly `nn.LSTMCell`
-(same gate order i, f, g, o, same parameter names `weight_ih`, `weight_hh`, `bias_ih`,
-`bias_hh`, same U(-1/sqrt(H), 1/sqrt(H)) initialisation), which the tests check against
-`nn.LSTM`, padding included.
-
-Padding: sentences are padded at the end and described by a (B, T) mask. At padded steps the
-state is carried unchanged and the output is zero, as with `pack_padded_sequence`. The
-backward direction reverses every sentence within its own length, so it starts at the
-sentence's last real token, not at the padding.
-
-Speed: the input projection (and its LN) is one matmul over all time steps; only the recurrent
-part loops over time. Without layer norm, `make_bilstm` returns `TorchBiLSTM` (`nn.LSTM` with
-packed sequences, cuDNN on GPUs), numerically the same model and much faster; `--lstm scratch`
-in train.py forces the from-scratch path.
+With `layer_norm=False` the cell is exactly `nn.LSTMCell` (gate order, parameter names and
+initialisation). Padding (a (B, T) prefix mask) carries the state unchanged and outputs zero, as
+with `pack_padded_sequence`; the backward direction starts at each sentence's last real token.
+The input projection is one matmul over all steps; only the recurrence loops. Without layer norm
+`make_bilstm` returns `TorchBiLSTM`, the same model and much faster (`--lstm scratch` forces ours).
 """
 
 from __future__ import annotations
@@ -105,7 +94,7 @@ def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tens
 
 
 class LSTMLayer(nn.Module):
-    """One direction of one layer over a padded batch, from scratch."""
+    """One direction of an LSTM layer over a padded batch, from scratch."""
 
     def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True, reverse: bool = False):
         super().__init__()
@@ -139,62 +128,32 @@ class LSTMLayer(nn.Module):
 
 
 class BiLSTM(nn.Module):
-    """Bidirectional (or, with bidirectional=False, forward-only) multi-layer LSTM from scratch,
-    optionally layer-normalised.
+    """One bidirectional (or, with bidirectional=False, forward-only) LSTM layer from scratch,
+    optionally layer-normalised: outputs (B, T, 2H) and (h_n, c_n), each (2, B, H) (forward,
+    backward) like a one-layer nn.LSTM's (H and 1 without the backward direction)."""
 
-    Returns outputs (B, T, 2H) and (h_n, c_n), each (2 * num_layers, B, H) ordered like
-    nn.LSTM's: layer 0 forward, layer 0 backward, layer 1 forward, ... (H and num_layers
-    without the backward direction)."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 layer_norm: bool = True, dropout: float = 0.0, bidirectional: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: bool = True, bidirectional: bool = True):
         super().__init__()
-        self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, layer_norm
-        directions = (False, True) if bidirectional else (False,)
-        self.layers = nn.ModuleList()
-        for layer in range(num_layers):
-            size = input_size if layer == 0 else len(directions) * hidden_size
-            self.layers.append(nn.ModuleList([LSTMLayer(size, hidden_size, layer_norm, reverse=reverse)
-                                              for reverse in directions]))
-        self.dropout = nn.Dropout(dropout)  # between layers, as nn.LSTM's dropout
+        self.directions = nn.ModuleList([LSTMLayer(input_size, hidden_size, layer_norm, reverse=reverse)
+                                         for reverse in ((False, True) if bidirectional else (False,))])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
-        hiddens, cells = [], []
-        for index, directions in enumerate(self.layers):
-            if index > 0:
-                x = self.dropout(x)
-            outputs = []
-            for direction in directions:
-                output, (hidden, cell) = direction(x, mask)
-                outputs.append(output)
-                hiddens.append(hidden)
-                cells.append(cell)
-            x = torch.cat(outputs, dim=2)
-        return x, (torch.stack(hiddens), torch.stack(cells))
-
-    @torch.no_grad()
-    def load_from_torch_lstm(self, lstm: nn.LSTM) -> "BiLSTM":
-        """Copy the weights of a bidirectional nn.LSTM of the same sizes into this model."""
-        if (lstm.bidirectional != (len(self.layers[0]) == 2) or lstm.num_layers != self.num_layers
-                or lstm.hidden_size != self.hidden_size):
-            raise ValueError("nn.LSTM must have the same directions, hidden size and layers")
-        for index, directions in enumerate(self.layers):
-            for direction, suffix in zip(directions, ("", "_reverse")):
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    getattr(direction.cell, name).copy_(getattr(lstm, f"{name}_l{index}{suffix}"))
-        return self
+        outputs, hiddens, cells = [], [], []
+        for direction in self.directions:
+            output, (hidden, cell) = direction(x, mask)
+            outputs.append(output)
+            hiddens.append(hidden)
+            cells.append(cell)
+        return torch.cat(outputs, dim=2), (torch.stack(hiddens), torch.stack(cells))
 
 
 class TorchBiLSTM(nn.Module):
-    """`nn.LSTM` (cuDNN on GPUs) behind BiLSTM's interface: packs the batch by the mask's
-    lengths, so padding is skipped in both directions exactly as in BiLSTM."""
+    """A one-layer `nn.LSTM` (cuDNN on GPUs) behind BiLSTM's interface: packs the batch by the
+    mask's lengths, so padding is skipped in both directions exactly as in BiLSTM."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-                 bidirectional: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool = True):
         super().__init__()
-        self.hidden_size, self.num_layers, self.layer_norm = hidden_size, num_layers, False
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=bidirectional)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor):
         lengths = mask.sum(1).cpu()  # pack_padded_sequence wants the lengths on the CPU
@@ -204,8 +163,8 @@ class TorchBiLSTM(nn.Module):
         return outputs, (hidden, cell)
 
 
-def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, num_layers: int = 1,
-                dropout: float = 0.0, implementation: str = "auto", bidirectional: bool = True) -> nn.Module:
+def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, implementation: str = "auto",
+                bidirectional: bool = True) -> nn.Module:
     """The BiLSTM for a tagger. `implementation`: "scratch" (BiLSTM), "torch" (nn.LSTM, only
     without layer norm) or "auto" (torch unless layer norm is asked for)."""
     if implementation not in ("auto", "scratch", "torch"):
@@ -213,8 +172,8 @@ def make_bilstm(input_size: int, hidden_size: int, layer_norm: bool, num_layers:
     if implementation == "torch" and layer_norm:
         raise ValueError("nn.LSTM has no layer normalisation; use the scratch implementation")
     if implementation == "scratch" or layer_norm:
-        return BiLSTM(input_size, hidden_size, num_layers, layer_norm, dropout, bidirectional)
-    return TorchBiLSTM(input_size, hidden_size, num_layers, dropout, bidirectional)
+        return BiLSTM(input_size, hidden_size, layer_norm, bidirectional)
+    return TorchBiLSTM(input_size, hidden_size, bidirectional)
 
 
 class CharBiLSTMEncoder(nn.Module):
@@ -233,4 +192,4 @@ class CharBiLSTMEncoder(nn.Module):
 
     def forward(self, char_ids: torch.Tensor, char_mask: torch.Tensor) -> torch.Tensor:
         _, (hidden, _) = self.lstm(self.embedding(char_ids), char_mask)
-        return torch.cat([hidden[-2], hidden[-1]], dim=1)  # last layer: forward, backward
+        return torch.cat([hidden[0], hidden[1]], dim=1)  # forward, backward

@@ -1,11 +1,11 @@
 """Tests for common/data/conll.py: IOB conversion, the CoNLL/GMB readers, the HuggingFace path
-(offline, with a DatasetDict built here), the writer, and the built-in corpus.
+(offline, with a DatasetDict built here), and the built-in corpus.
 
 Every input file is written by the test; expected values are worked out by hand in comments.
 """
 
 import collections
-import os
+import gzip
 import re
 import time
 
@@ -15,19 +15,17 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, Entities
 
 from common.data.conll import (
+    BUILTIN_DIR,
     CONLL_TYPES,
     GMB_TYPES,
     Sentence,
     builtin_conll_splits,
     builtin_ner_corpus,
     iob1_to_iob2,
-    is_iob2,
     load_conll2003_hf,
     load_conll_dir,
     read_conll,
     read_gmb_csv,
-    tag_counts,
-    write_conll,
 )
 from common.errors import DataError
 
@@ -49,6 +47,16 @@ SENTENCE_DATELINE = ["BRUSSELS NNP I-NP I-LOC", "1996-08-22 CD I-NP O"]
 SENTENCE_ADJACENT = ["Germany NNP I-NP I-LOC", "France NNP I-NP B-LOC", "agreed VBD I-VP O"]
 SENTENCE_CALL = ["The DT I-NP O", "call NN I-NP O", "failed VBD I-VP O"]
 DOCSTART = "-DOCSTART- -X- -X- O"
+
+
+def is_iob2(tags):
+    """seqeval's strict IOB2 reading agrees with its lenient one only on valid IOB2."""
+    strict = [(e.tag, e.start, e.end - 1) for e in Entities([list(tags)], IOB2).entities[0]]
+    return all(re.fullmatch(r"O|[BI]-\S+", tag) for tag in tags) and strict == get_entities(list(tags))
+
+
+def tag_counts(sentences):
+    return collections.Counter(tag for s in sentences if not s.is_docstart for tag in s.ner)
 
 
 def write_lines(path, lines, newline="\n", final_newline=True):
@@ -84,22 +92,6 @@ def two_document_lines(blank_after_docstart=True):
 def test_iob1_to_iob2_hand_cases(iob1, iob2):
     assert iob1_to_iob2(iob1) == iob2
     assert is_iob2(iob2)
-
-
-@pytest.mark.parametrize(
-    "tags, expected",
-    [
-        (["B-PER", "I-PER", "O"], True),
-        (["O", "O"], True),
-        (["I-PER"], False),  # I- without a B-
-        (["B-PER", "I-ORG"], False),  # continues a different type
-        (["O", "I-MISC"], False),
-        (["X-PER"], False),  # not a tag
-        (["B-"], False),  # no type
-    ],
-)
-def test_is_iob2(tags, expected):
-    assert is_iob2(tags) is expected
 
 
 @pytest.mark.parametrize("bad", ["X-PER", "B-", "PER", "b-PER"])
@@ -398,57 +390,54 @@ def test_read_gmb_csv_missing_file(tmp_path):
         read_gmb_csv(tmp_path / "ner_dataset.csv")
 
 
-# ---- write_conll ----
+# ---- placeholders and gzip ----
 
 
-def test_write_read_round_trip(tmp_path):
-    sentences = [
+def test_placeholder_columns_read_as_none_and_gzip_reads_alike(tmp_path):
+    lines = ["-DOCSTART- -X- -X- O", "", "EU NNP B-NP B-ORG", "rejects VBZ B-VP O", "",
+             "Peter -X- -X- B-PER", "Blackburn -X- -X- I-PER", "", "café NN -X- O"]
+    path = write_lines(tmp_path / "train.txt", lines, newline="\r\n")
+    expected = [
         Sentence(["-DOCSTART-"], ["O"], is_docstart=True),
-        Sentence(
-            tokens=["EU", "rejects", "German"],
-            ner=["B-ORG", "O", "B-MISC"],
-            pos=["NNP", "VBZ", "JJ"],
-            chunk=["B-NP", "B-VP", "B-NP"],
-        ),
-        Sentence(["Germany", "France"], ["B-LOC", "B-LOC"], ["NNP", "NNP"], ["B-NP", "I-NP"]),
-        # No POS or chunk: written as -X- placeholders, read back as None.
-        Sentence(["Peter", "Blackburn"], ["B-PER", "I-PER"], None, None),
-        Sentence(["-DOCSTART-"], ["O"], is_docstart=True),
+        Sentence(["EU", "rejects"], ["B-ORG", "O"], ["NNP", "VBZ"], ["B-NP", "B-VP"]),
+        Sentence(["Peter", "Blackburn"], ["B-PER", "I-PER"], None, None),  # all -X-: no columns
         Sentence(["café"], ["O"], ["NN"], None),
     ]
-    path = tmp_path / "out" / "train.txt"
-    write_conll(sentences, path)
-    assert read_conll(path, keep_docstart=True) == sentences
-    lines = path.read_text(encoding="utf-8").split("\n")
-    assert lines[:3] == ["-DOCSTART- -X- -X- O", "", "EU NNP B-NP B-ORG"]
-    assert "Peter -X- -X- B-PER" in lines
-    assert os.listdir(path.parent) == ["train.txt"]  # no temp file left behind
-
-
-def test_write_refuses_unwritable_sentences_and_keeps_old_file(tmp_path):
-    path = write_lines(tmp_path / "train.txt", SENTENCE_PETER)
-    before = path.read_bytes()
-    with pytest.raises(DataError, match="whitespace"):
-        write_conll([Sentence(["New York"], ["B-LOC"])], path)
-    with pytest.raises(DataError, match="1 tokens, 2 NER"):
-        write_conll([Sentence(["York"], ["B-LOC", "O"])], path)
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["train.txt"]
+    assert read_conll(path, keep_docstart=True) == expected
+    zipped = tmp_path / "train.txt.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))
+    assert read_conll(zipped, keep_docstart=True) == expected
+    zipped.write_bytes(path.read_bytes())  # not gzip: one-line error
+    with pytest.raises(DataError, match="train.txt.gz: not a readable gzip file"):
+        read_conll(zipped)
 
 
 # ---- built-in corpus ----
 
+# GMB type -> CoNLL-2003 type (None: O), as the two annotation guidelines define them.
+CONLL_OF_GMB = {"per": "PER", "org": "ORG", "geo": "LOC", "gpe": "MISC", "eve": "MISC", "art": "MISC",
+                "nat": "MISC", "tim": None}
 
-def test_builtin_corpus_is_deterministic_and_fast():
+
+def test_builtin_corpus_is_deterministic_fast_and_seeded():
     start = time.process_time()  # CPU time of this process: other processes on the machine don't count
     corpus = builtin_ner_corpus(3000)
     assert time.process_time() - start < 1.0
     assert len(corpus) == 3000
     assert corpus == builtin_ner_corpus(3000)
-    assert corpus != builtin_ner_corpus(3000, seed=1)
-    # Same seed, other tagset: same text, other tags.
+    assert builtin_ner_corpus(500) == corpus[:500]  # a smaller corpus is the start of a larger one
+    assert builtin_ner_corpus(500, seed=1) != corpus[:500]
+    # Another seed draws other documents in another order, from the same sentences.
+    key = lambda s: (tuple(s.tokens), tuple(s.ner))  # noqa: E731
+    assert sorted(map(key, builtin_ner_corpus(3000, seed=1))) == sorted(map(key, corpus))
+    with pytest.raises(ValueError, match="3000 sentences"):
+        builtin_ner_corpus(3001)
+    # Same seed, other tagset: same text and POS; CoNLL tags are the GMB tags mapped by hand.
     gmb = builtin_ner_corpus(3000, tagset="gmb")
-    assert [s.tokens for s in gmb] == [s.tokens for s in corpus]
+    assert [(s.tokens, s.pos) for s in gmb] == [(s.tokens, s.pos) for s in corpus]
+    mapped = [["O" if t == "O" or CONLL_OF_GMB[t[2:]] is None else t[:2] + CONLL_OF_GMB[t[2:]]
+               for t in s.ner] for s in gmb]
+    assert mapped == [s.ner for s in corpus]
 
 
 @pytest.mark.parametrize("tagset, types", [("conll", set(CONLL_TYPES)), ("gmb", set(GMB_TYPES))])
@@ -461,9 +450,6 @@ def test_builtin_corpus_tags(tagset, types):
             assert len(sentence.chunk) == len(sentence.tokens) and is_iob2(sentence.chunk)
         else:
             assert sentence.chunk is None  # like the GMB csv
-        # seqeval's strict IOB2 reading and its lenient one agree only on valid IOB2.
-        strict = [(e.tag, e.start, e.end - 1) for e in Entities([sentence.ner], IOB2).entities[0]]
-        assert strict == get_entities(sentence.ner)
     used = {tag[2:] for tag in tag_counts(corpus) if tag != "O"}
     assert used == types  # every type occurs, and no other
 
@@ -486,28 +472,36 @@ def test_builtin_corpus_has_the_tokens_the_labeling_functions_look_for():
     assert year_tags == {("O", "B-tim"), ("O", "I-tim"), ("O", "O")}
 
 
-def test_builtin_splits_docstart_and_unseen_names():
-    plain = builtin_conll_splits(sizes=(300, 100, 100))
-    kept = builtin_conll_splits(sizes=(300, 100, 100), keep_docstart=True)
-    for split, size in zip(("train", "validation", "test"), (300, 100, 100)):
+def test_builtin_splits_are_whole_documents_of_the_shipped_files():
+    sizes = (300, 100, 100)
+    plain = builtin_conll_splits(seed=3, sizes=sizes, tagset="gmb")
+    kept = builtin_conll_splits(seed=3, sizes=sizes, keep_docstart=True, tagset="gmb")
+    for split, size in zip(("train", "validation", "test"), sizes):
         assert len(plain[split]) == size
         assert [s for s in kept[split] if not s.is_docstart] == plain[split]
-        n_docstart = sum(s.is_docstart for s in kept[split])
-        # One separator opens every 10-20 sentences: between size/20 and size/10 (rounded up).
-        assert size // 20 <= n_docstart <= -(-size // 10)
-        assert kept[split][0].is_docstart
+        # The file read as a plain CoNLL file: its documents, split at the DOCSTART lines.
+        file_documents, documents = [], []
+        for sentence in read_conll(BUILTIN_DIR / f"{split}.txt.gz", keep_docstart=True):
+            if sentence.is_docstart:
+                file_documents.append([])
+            else:
+                file_documents[-1].append(Sentence(sentence.tokens, sentence.ner, sentence.pos))
+        for sentence in kept[split]:
+            if sentence.is_docstart:
+                documents.append([])
+            else:
+                documents[-1].append(sentence)
+        assert kept[split][0].is_docstart and len(documents) > 1
+        # Whole documents of the file, each once; only the last one may be cut short.
+        for index, document in enumerate(documents):
+            whole = next(d for d in file_documents if d[0] == document[0])
+            assert document == (whole[: len(document)] if index == len(documents) - 1 else whole)
+        assert len({tuple(d[0].tokens) for d in documents}) == len(documents)
 
     def person_words(sentences):
-        return {token for s in sentences for token, tag in zip(s.tokens, s.ner) if tag.endswith("PER")}
+        return {token for s in sentences for token, tag in zip(s.tokens, s.ner) if tag.endswith("per")}
 
     assert person_words(plain["validation"]) - person_words(plain["train"])  # held-out gazetteer names
-
-
-def test_builtin_splits_round_trip_through_files(tmp_path):
-    splits = builtin_conll_splits(sizes=(60, 20, 20), keep_docstart=True)
-    for name, file_name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
-        write_conll(splits[name], tmp_path / file_name)
-    assert load_conll_dir(tmp_path, keep_docstart=True) == splits
 
 
 def test_builtin_corpus_is_learnable_but_not_by_lookup():

@@ -16,10 +16,7 @@ from common.data.images import (
     MEAN_STD,
     ImageLoader,
     crop_and_flip_padded,
-    crop_with_offsets,
-    horizontal_flip,
     load_images,
-    random_crop,
     stratified_subset,
     train_val_split,
 )
@@ -210,38 +207,15 @@ def _torchvision_crop(image: torch.Tensor, top: int, left: int, padding: int = 4
     return TF.pil_to_tensor(cropped)
 
 
-def test_crop_with_offsets_matches_torchvision_pixel_by_pixel():
-    batch = _random_images(9, seed=1)
-    offsets = torch.tensor([[0, 0], [8, 8], [0, 8], [8, 0], [4, 4], [1, 7], [6, 2], [3, 0], [8, 5]])
-    cropped = crop_with_offsets(batch, offsets, padding=4)
-    for image, (top, left), result in zip(batch, offsets.tolist(), cropped):
-        assert torch.equal(result, _torchvision_crop(image, top, left))
-
-
-def test_random_crop_draws_offsets_from_the_generator():
-    batch = _random_images(16, seed=2)
-    cropped = random_crop(batch, padding=4, generator=torch.Generator().manual_seed(5))
-    offsets = torch.randint(0, 9, (16, 2), generator=torch.Generator().manual_seed(5))
-    for image, (top, left), result in zip(batch, offsets.tolist(), cropped):
-        assert torch.equal(result, _torchvision_crop(image, top, left))
-
-
-def test_horizontal_flip_matches_torchvision():
-    batch = _random_images(6, seed=3)
-    mask = torch.tensor([True, False, True, True, False, False])
-    flipped = horizontal_flip(batch, mask)
-    for image, flip, result in zip(batch, mask.tolist(), flipped):
-        assert torch.equal(result, TF.hflip(image) if flip else image)
-
-
-def test_one_gather_crop_and_flip_equals_crop_then_flip():
-    batch, padding = _random_images(20, seed=9), 4
-    generator = torch.Generator().manual_seed(0)
-    offsets = torch.randint(0, 2 * padding + 1, (20, 2), generator=generator)
-    mask = torch.rand(20, generator=generator) < 0.5
-    padded = F.pad(batch, (padding,) * 4)
-    expected = horizontal_flip(crop_with_offsets(batch, offsets, padding), mask)
-    assert torch.equal(crop_and_flip_padded(padded, offsets, mask, padding), expected)
+def test_one_gather_crop_and_flip_matches_torchvision_pixel_by_pixel():
+    """Every corner and edge offset, each with and without the flip."""
+    batch, padding = _random_images(18, seed=1), 4
+    offsets = torch.tensor([[0, 0], [8, 8], [0, 8], [8, 0], [4, 4], [1, 7], [6, 2], [3, 0], [8, 5]] * 2)
+    mask = torch.arange(18) >= 9
+    result = crop_and_flip_padded(F.pad(batch, (padding,) * 4), offsets, mask, padding)
+    for image, (top, left), flip, got in zip(batch, offsets.tolist(), mask.tolist(), result):
+        expected = _torchvision_crop(image, top, left, padding)
+        assert torch.equal(got, TF.hflip(expected) if flip else expected)
 
 
 def test_loader_without_augment_equals_to_tensor_and_normalize():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.metrics import accuracy, best_and_worst_class, confusion_matrix, f1_scores, per_class_report
+from common.metrics import accuracy, best_and_worst_class, confusion_matrix, f1_scores
 
 Y_TRUE = [0, 0, 1, 1, 2, 2]
 Y_PRED = [0, 1, 1, 1, 2, 0]
@@ -35,7 +35,3 @@ def test_best_and_worst_class():
     assert result["best_class"] == "dog" and result["best_class_accuracy"] == 1.0
     assert result["worst_class"] == "cat" and result["worst_class_accuracy"] == 0.5  # first of ties
 
-
-def test_per_class_report_keys():
-    report = per_class_report(Y_TRUE, Y_PRED, ["a", "b", "c"])
-    assert report["b"]["precision"] == pytest.approx(2 / 3) and report["b"]["recall"] == 1.0

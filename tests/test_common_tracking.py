@@ -80,12 +80,15 @@ def test_fresh_start_clears_old_records_and_resume_rewinds(tmp_path):
         run.log({"loss": float(step)}, step=step)
     run.summary({"done": False})
     resumed = start_run(make_args(tmp_path, resume=True), project="p", question="q", default_name="r")
-    assert resumed.summary_data == {"done": False}
+    resumed.summary({"epoch": 3})  # merged into the summary the run had written
+    assert json.loads((resumed.dir / "summary.json").read_text()) == {"done": False, "epoch": 3}
     resumed.rewind(2)  # the checkpoint was taken after step 2
     steps = [json.loads(x)["step"] for x in (resumed.dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
     fresh = start_run(args, project="p", question="q", default_name="r")
-    assert not (fresh.dir / "metrics.jsonl").exists() and fresh.summary_data == {}
+    assert not (fresh.dir / "metrics.jsonl").exists() and not (fresh.dir / "summary.json").exists()
+    fresh.summary({"epoch": 1})
+    assert json.loads((fresh.dir / "summary.json").read_text()) == {"epoch": 1}
 
 
 def test_non_zero_rank_writes_nothing(tmp_path, monkeypatch):

@@ -1,33 +1,22 @@
 """Image datasets as in-memory uint8 tensors, and batched augmentation on the device.
 
-Loading::
-
     train = load_images("cifar10", root="data", split="train")      # ImageSet(images, labels, classes)
-    test = load_images("builtin10", root=None, split="test")         # offline, no files needed
-
-Real sets (`cifar10`, `cifar100`, `flowers102`) are read from `root` in torchvision's own layout
-(`cifar-10-batches-py/`, `cifar-100-python/`, `flowers-102/`) or in an ImageFolder layout
-(`<root>/<name>/<split>/<class>/*.png|jpg`, or `<root>/<split>/<class>/...`), whichever is there.
-`download=True` fetches the torchvision layout. Decoded tensors are cached in
-`<root>/.cache/<name>_<split>_<size>.pt`, so the second load takes about a second.
-
-Offline sets that need no files: `builtin10` / `builtin100` (synthetic 32x32 shapes; fine class f
-of builtin100 belongs to coarse class f // 10 of builtin10) and `digits` (scikit-learn's 8x8
-handwritten digits, upsampled to 32x32).
-
-Batching::
-
-    mean, std = MEAN_STD["cifar10"]
     loader = ImageLoader(train.images, train.labels, batch_size=128, shuffle=True, augment=True,
-                         mean=mean, std=std, device="cuda", seed=0)
+                         mean=MEAN_STD["cifar10"][0], std=MEAN_STD["cifar10"][1], device="cuda")
     for epoch in range(epochs):
         loader.set_epoch(epoch)          # like DistributedSampler: no call, same order every epoch
         for images, labels in loader: ...
 
-The whole uint8 set lives on the device; each batch is indexed, randomly cropped (zero padding 4)
-and flipped as one tensor operation, then converted to float and normalised. That is the same
-augmentation as torchvision's `RandomCrop(32, padding=4)` + `RandomHorizontalFlip()` per image,
-and over 10x faster than that per-image pipeline on a CPU (`benchmarks/bench_data.py`).
+Real sets (`cifar10`, `cifar100`, `flowers102`) are read from `root` in torchvision's layout
+(`download=True` fetches it) or an ImageFolder layout (`<root>/[<name>/]<split>/<class>/*.png`);
+decoded tensors are cached in `<root>/.cache/`. Offline sets need no files: `builtin10` /
+`builtin100` (synthetic 32x32 shapes; fine class f of builtin100 is coarse class f // 10 of
+builtin10) and `digits` (scikit-learn's 8x8 digits upsampled to 32x32).
+
+Departure from the per-image torchvision pipeline: the whole uint8 set lives on the device and
+each batch is cropped (zero padding 4) and flipped by one gather, then normalised in one op: the
+same augmentation as `RandomCrop(32, padding=4)` + `RandomHorizontalFlip()`, over 10x faster on
+a CPU (`benchmarks/bench_data.py`).
 """
 
 from __future__ import annotations
@@ -541,48 +530,27 @@ def train_val_split(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, tor
 # batched augmentation
 # ---------------------------------------------------------------------------------------------
 
-def crop_with_offsets(batch: torch.Tensor, offsets: torch.Tensor, padding: int) -> torch.Tensor:
-    """Zero-pad every image of `batch` (B, C, H, W) by `padding` and cut an HxW window at
-    `offsets` (B, 2) = (top, left) in the padded image, each in [0, 2 * padding].
-
-    Equal, pixel for pixel, to torchvision `RandomCrop((H, W), padding=padding)` when its
-    `get_params` returns (top, left)."""
-    padded = F.pad(batch, (padding, padding, padding, padding))
-    return crop_and_flip_padded(padded, offsets, None, padding)
-
-
-def horizontal_flip(batch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mirror left-right the images of `batch` (B, C, H, W) where `mask` (B,) is True."""
-    return torch.where(mask.to(batch.device).view(-1, 1, 1, 1), batch.flip(3), batch)
-
-
-def crop_and_flip_padded(padded: torch.Tensor, offsets: torch.Tensor, flip_mask: torch.Tensor | None,
+def crop_and_flip_padded(padded: torch.Tensor, offsets: torch.Tensor, flip_mask: torch.Tensor,
                          padding: int) -> torch.Tensor:
-    """`horizontal_flip(crop_with_offsets(batch, offsets, padding), flip_mask)` for images that
-    are already padded, (B, C, H + 2 padding, W + 2 padding), as one gather.
+    """Random crop and flip of zero-padded images (B, C, H + 2 padding, W + 2 padding), as one
+    gather: cut the HxW window at `offsets` (B, 2) = (top, left), each in [0, 2 padding], and
+    mirror it left-right where `flip_mask` (B,) is True. Pixel for pixel torchvision's
+    `RandomCrop((H, W), padding)` at `get_params` = (top, left), then `hflip` where flipped.
 
     Each output pixel's position in the flattened padded image is (top + i) * padded_width +
-    left + j, with j mirrored for flipped images; one gather with these positions does the crop
-    and the flip, instead of the pad, crop, flip and select of the step-by-step version (every
-    op costs a pass over the batch and, on a busy CPU, a wait for the threads)."""
+    left + j, with j mirrored for flipped images; one gather does the crop and the flip instead
+    of a pad, crop, flip and select (every op costs a pass over the batch and, on a busy CPU, a
+    wait for the threads)."""
     count, channels, padded_height, padded_width = padded.shape
     height, width = padded_height - 2 * padding, padded_width - 2 * padding
     offsets = offsets.to(padded.device)
     rows = (offsets[:, :1] + torch.arange(height, device=padded.device)) * padded_width  # (B, H)
     columns = torch.arange(width, device=padded.device).expand(count, width)
-    if flip_mask is not None:
-        columns = torch.where(flip_mask.to(padded.device).view(-1, 1), width - 1 - columns, columns)
+    columns = torch.where(flip_mask.to(padded.device).view(-1, 1), width - 1 - columns, columns)
     columns = columns + offsets[:, 1:]  # (B, W)
     index = (rows.unsqueeze(2) + columns.unsqueeze(1)).view(count, 1, height * width)
     flat = padded.reshape(count, channels, padded_height * padded_width)
     return flat.gather(2, index.expand(count, channels, height * width)).view(count, channels, height, width)
-
-
-def random_crop(batch: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """`crop_with_offsets` at offsets `torch.randint(0, 2 * padding + 1, (B, 2), generator=generator)`."""
-    offsets = torch.randint(0, 2 * padding + 1, (len(batch), 2), generator=generator,
-                            device=generator.device)
-    return crop_with_offsets(batch, offsets.to(batch.device), padding)
 
 
 class ImageLoader:
