@@ -318,9 +318,12 @@ def main(argv=None) -> dict:
             scheduler.step()
         test_loss, test_accuracy = evaluate(model, test_loader, device, use_bf16)
 
+        # What the strategy picked, in the oracle's classes: a strategy that labels some classes
+        # far more than others shows it here.
+        class_counts = torch.bincount(pool.labels[labeled], minlength=len(pool.classes)).tolist()
         record = {"episode": episode, "labeled": len(labeled), "train_loss": train_loss,
                   "test_accuracy": test_accuracy, "test_loss": test_loss,
-                  "selection_seconds": selection_seconds}
+                  "selection_seconds": selection_seconds, "labeled_class_counts": class_counts}
         history.append(record)
         run.log(record, step=epoch_step(episode, args.epochs, args.epochs))
         print(f"{tag} Episode {episode}/{args.max_episodes} | labeled {len(labeled)} | "
@@ -344,6 +347,8 @@ def main(argv=None) -> dict:
         "final_test_accuracy": history[-1]["test_accuracy"] if history else None,
         "final_test_loss": history[-1]["test_loss"] if history else None,
         "selection_seconds_total": sum(h["selection_seconds"] for h in history),
+        "labeled_class_counts": history[-1]["labeled_class_counts"] if history else None,
+        "class_names": list(pool.classes),
     }
     run.summary(summary)
     columns = ["episode", "labeled", "train_loss", "test_accuracy", "test_loss", "selection_seconds"]

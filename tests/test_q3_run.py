@@ -95,13 +95,21 @@ def test_report_renders_mean_and_std_over_seeds(tmp_path):
         (run_dir / "summary.json").write_text(json.dumps({
             "dataset": "cifar10", "method": method, "seed": seed, "episodes": 2,
             "labeled_sizes": [100, 200], "test_accuracy_curve": accuracies,
-            "selection_seconds_total": 1.0}))
+            "selection_seconds_total": 1.0, "class_names": ["cat", "dog"],
+            "labeled_class_counts": [100, 100] if method == "random" else [150, 50]}))
+        (run_dir / "metrics.jsonl").write_text("".join(
+            json.dumps({"episode": e, "epoch": k, "labeled": 100 * (e + 1), "epoch_train_accuracy": 0.1 * k})
+            + "\n" for e in (0, 1) for k in (1, 2)))
     text = report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "q3.md")])
     # random at 200: mean 0.4, std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1414; coreset: 0.65, 0.0707.
     assert "| 200 | 40.00 ± 14.14 (2) | 65.00 ± 7.07 (2) |" in text
     # Gap 25 points > the larger spread (14.14): Core-set is ahead beyond the spread.
     assert "Core-set beats random sampling beyond the seed spread" in text
     assert (tmp_path / "q3_cifar10.png").is_file()
+    # Class balance: 100/100 is balanced (1); 150/50 has entropy -(.75 ln .75 + .25 ln .25) / ln 2.
+    assert "| random | 200 | cat (100) | cat (100) | 1.000 |" in text
+    assert "| coreset | 200 | dog (50) | cat (150) | 0.811 |" in text
+    assert (tmp_path / "q3_cifar10_coreset_episodes.png").is_file()
 
 
 def test_missing_real_data_is_one_line_error(tmp_path, capsys):
