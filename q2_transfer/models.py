@@ -1,8 +1,8 @@
-"""Models for the transfer study: a backbone that is kept between stages and a `head` (one Linear
-layer) that is replaced when the number of classes changes.
+"""Models for the transfer study: a backbone carried over between stages and one Linear head per
+task.
 
-    net = MODELS["resnet18"](num_classes=100)      # train on CIFAR-100 ...
-    source_head = replace_head(net, 10)            # ... keep the backbone, new 10-way head
+    net = TransferNet(BACKBONES["resnet18"](), {"CIFAR100": 100, "CIFAR10": 10})
+    net.for_task("CIFAR100")    # train this first, then net.for_task("CIFAR10") on the same backbone
 
 `resnet18` is the CIFAR variant of ResNet-18 (He et al., 2016): a 3x3 stride-1 stem and no
 max-pool, so a 32x32 image reaches the last stage at 4x4 (the ImageNet stem, 7x7 stride 2 plus a
@@ -12,6 +12,8 @@ max-pool, would shrink it to 1x1). `smallcnn` is a three-block CNN for CPU runs 
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -80,41 +82,21 @@ class SmallCNNBackbone(nn.Module):
 
 
 class TransferNet(nn.Module):
-    """`head(backbone(x))`. Everything but `head` is the backbone that carries over between tasks."""
+    """A backbone shared by every task and one Linear head per task. `for_task(tag)` is that task's
+    network (backbone, then its head), sharing this module's parameters: training it leaves the
+    other heads as they were, so the source head survives fine-tuning on the target task."""
 
-    def __init__(self, backbone: nn.Module, head: nn.Linear):
+    def __init__(self, backbone: nn.Module, num_classes: Mapping[str, int]):
         super().__init__()
         self.backbone = backbone
-        self.head = head
+        self.heads = nn.ModuleDict({tag: nn.Linear(backbone.out_features, count)
+                                    for tag, count in num_classes.items()})
 
-    @property
-    def num_classes(self) -> int:
-        return self.head.out_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+    def for_task(self, tag: str) -> nn.Sequential:
+        return nn.Sequential(self.backbone, self.heads[tag])
 
 
-def resnet18(num_classes: int) -> TransferNet:
-    backbone = ResNetBackbone((2, 2, 2, 2))
-    return TransferNet(backbone, nn.Linear(backbone.out_features, num_classes))
-
-
-def smallcnn(num_classes: int) -> TransferNet:
-    backbone = SmallCNNBackbone()
-    return TransferNet(backbone, nn.Linear(backbone.out_features, num_classes))
-
-
-MODELS = {"resnet18": resnet18, "smallcnn": smallcnn}
-
-
-def replace_head(net: TransferNet, num_classes: int) -> nn.Linear:
-    """Give `net` a freshly initialised Linear head with `num_classes` outputs, on the old head's
-    device and dtype, and return the old head (detached from `net`, weights untouched) so the
-    source task can still be evaluated later with the new backbone."""
-    old = net.head
-    net.head = nn.Linear(old.in_features, num_classes).to(device=old.weight.device, dtype=old.weight.dtype)
-    return old
+BACKBONES = {"resnet18": ResNetBackbone, "smallcnn": SmallCNNBackbone}
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -122,7 +104,7 @@ def count_parameters(module: nn.Module) -> int:
 
 
 if __name__ == "__main__":
-    for name in sorted(MODELS):
-        model = MODELS[name](10)
-        print(f"{name:<10} backbone {count_parameters(model.backbone):>10,}  head(10) "
-              f"{count_parameters(model.head):>6,}")
+    for name in sorted(BACKBONES):
+        backbone = BACKBONES[name]()
+        print(f"{name:<10} backbone {count_parameters(backbone):>10,}  head(10) "
+              f"{count_parameters(TransferNet(backbone, {'CIFAR10': 10}).heads):>6,}")
