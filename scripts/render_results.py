@@ -1,0 +1,70 @@
+"""Render results/README.md: one table over every study, ours against the original report's figure
+and the target set for this reproduction, row by row, from the run folders in results/runs (each
+study's report module supplies its rows; nothing here is typed by hand except what is not run).
+
+    python scripts/render_results.py --runs-dir results/runs --out results/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from common.cli import HelpFormatter, entry_point
+from common.report import markdown_table, write_report
+from q3_active_learning.report import headline_rows as q3_rows
+from q4_normalization.report import REPORT_TEST_ACCURACY
+from q5_ner_crf.report import headline_rows as q5_rows
+from q6_cnn_wandb.report import headline_rows as q6_rows
+
+REPORTS = {"q3": "Q3 active learning", "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
+           "q6": "Q6 CNN tracked in W&B"}
+# Studies whose data cannot be had here: stated, not measured.
+NOT_MEASURED = [
+    ["Q1 CoNLL-2003", "statistics, LF coverage/accuracy, majority vote", "—", "not run",
+     "see q1_weak_supervision/README.md", "CoNLL-2003 is not available offline"],
+    ["Q2 CIFAR-100 ⇄ CIFAR-10", "transfer in both orders", "—", "not run", "—", "CIFAR-100 is not available offline"],
+    ["Q3 Flowers102", "every method", "—", "not run", "—", "Flowers102 is not available offline"],
+    ["Q6 CIFAR-10", "ResNet-34 ImageNet features + MLP", "—", "not run", "—",
+     "the ResNet-34 ImageNet weights are not available offline"],
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--runs-dir", default="results/runs", help="the committed run folders")
+    parser.add_argument("--out", default="results/README.md", help="markdown file to write")
+    return parser.parse_args(argv)
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    runs_dir, out = Path(args.runs_dir), Path(args.out)
+    rows = [row + [""] for rows in (q3_rows(runs_dir), q5_rows(runs_dir), q6_rows(runs_dir)) for row in rows]
+    q4_runs = sorted((runs_dir / "q4_normalization").glob("*/summary.json"))
+    if not q4_runs:
+        rows += [["Q4 CIFAR-10", f"ResNet-14, {norm}, batch 128", "test accuracy", "not run",
+                  f"{100 * accuracy:.2f}%", "needs a GPU for the full table"]
+                 for norm, accuracy in REPORT_TEST_ACCURACY.items()]
+    rows += NOT_MEASURED
+    reports = [f"[{name}]({key}.md)" for key, name in REPORTS.items() if (out.parent / f"{key}.md").is_file()]
+    text = "\n".join([
+        "# Results on real data\n",
+        "Every figure below was measured by this repository's scripts on the real datasets and is "
+        "rendered from the run folders in `results/runs/` (config, summary and per-epoch metrics of "
+        "each run; no checkpoints) by `bash scripts/collect_results.sh`; `python "
+        "scripts/render_results.py` re-renders this page and `python -m <study>.report --runs-dir "
+        "results/runs --out results/qN.md` each study's report. \"original\" is the original "
+        "report's figure where the repository quotes it; \"target\" is what this reproduction set "
+        "out to reach. Cells with ± are mean ± sample std over seeds (n seeds); others are one seed.\n",
+        "Reports: " + " · ".join(reports) + "\n",
+        markdown_table(["study", "row", "measure", "ours", "original", "target", "note"], rows,
+                       align=["l", "l", "l", "r", "r", "r", "l"]),
+    ])
+    write_report(out, text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
