@@ -18,7 +18,7 @@ schedule of the original report:
     python q4_normalization/train.py --norm bn                  # batch 128, report schedule
     python q4_normalization/train.py --norm gn --recipe modern  # lr 0.1 cosine + crop/flip
     python q4_normalization/train.py --norm ln --smoke          # built-in data, seconds on a CPU
-    python q4_normalization/train.py --norm bn --resume         # continue runs/.../bn-bs128
+    python q4_normalization/train.py --norm bn --resume         # continue runs/.../bn-bs128-seed0
     torchrun --nproc_per_node=2 q4_normalization/train.py --norm gn
     bash scripts/reproduce_q4.sh [--smoke]                      # every run, then reports/q4.md
 
@@ -42,7 +42,7 @@ per epoch `lr`, `train_loss`, `train_accuracy`, `train_error`, `val_loss`, `val_
 `val_error`, `probe_q01`, `probe_q20`, `probe_q80`, `probe_q99` (and `rho_mean` for bin); the
 probe quantiles also at step 0 (initialisation). summary.json holds the final table
 (`{train,val,test}_{accuracy,macro_f1,micro_f1}`), `best_epoch`, `epochs_run`, `stopped_early`,
-`diverged`, `parameters`. Figures: `curves.png` (error per epoch), `quantiles.png`.
+`diverged`, `parameters`. Figures: `curves.png` (error and loss per epoch), `quantiles.png`.
 
 The probe: a forward hook on one fixed normalization layer (`--probe-layer`, default
 `stage2.0.norm1`, the first norm of stage 2, present for every n) records its output on a fixed
@@ -66,7 +66,9 @@ Departures from the report, and why:
   adds random crop (padding 4) and horizontal flip, lr 0.1 (0.01 without normalization) with
   per-step cosine decay, weight decay 5e-4, Nesterov momentum, 60 epochs, no early stopping.
 - Micro F1: the report's micro-F1 numbers differ from its accuracies, which cannot happen with
-  one label per image; here micro F1 equals accuracy (asserted) and macro F1 is reported beside it.
+  one label per image; here both come from the same predictions, with macro F1 beside them.
+- `--r` above the class count: the extra outputs take part in the loss, never in a prediction
+  (the argmax runs over the real classes only).
 - LayerNorm has a per-channel affine (torch's LayerNorm([C, H, W]) has an elementwise one).
 - Weight decay applies to every parameter except the BIN gates rho (their own group, no decay,
   clipped to [0, 1] after every step).
@@ -89,7 +91,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common.checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint, set_rng_state, unwrap
 from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fail, fill_defaults
 from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
 from common.device import autocast_context
@@ -99,7 +101,7 @@ from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.metrics import f1_scores
 from common.seed import seed_everything
-from common.tracking import start_run
+from common.tracking import run_dir_for, start_run
 from q4_normalization.norms import NORMS, BatchInstanceNorm2d, clip_rho_, param_groups
 from q4_normalization.resnet import ResNet, count_parameters
 
@@ -330,7 +332,7 @@ def confusion_to_pairs(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ---- train / evaluate --------------------------------------------------------------------------
 
 def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torch.optim.Optimizer,
-                    args: argparse.Namespace, epoch: int, ctx: DistContext, run: Any,
+                    args: argparse.Namespace, epoch: int, num_classes: int, ctx: DistContext, run: Any,
                     bf16: bool) -> tuple[float, float]:
     """One pass over `loader`; returns (mean loss, accuracy) over every rank's examples."""
     model.train()
@@ -352,7 +354,8 @@ def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torc
         optimizer.step()
         clip_rho_(model)  # Batch-Instance Norm: rho back into [0, 1] after every step
         loss_sum += loss.detach().double() * len(labels)
-        correct += (logits.argmax(1) == labels).sum()
+        # Outputs beyond the classes (r > C) are never a prediction.
+        correct += (logits[:, :num_classes].argmax(1) == labels).sum()
         count += len(labels)
         if step % 20 == 0 or step == steps - 1:
             # Read the loss anyway for the bar; that is where the divergence guard looks.
@@ -376,7 +379,7 @@ def evaluate(model: torch.nn.Module, loader: ImageLoader, num_classes: int, ctx:
         with autocast_context(ctx.device, bf16):
             logits = net(images)
         loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").double()
-        predictions = logits.argmax(1).clamp(max=num_classes - 1)  # outputs beyond the classes (r > C)
+        predictions = logits[:, :num_classes].argmax(1)
         confusion += torch.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
     totals = all_reduce_sum([loss_sum.item(), *confusion.tolist()], ctx)
     matrix = totals[1:].round().long().view(num_classes, num_classes).numpy()
@@ -385,32 +388,31 @@ def evaluate(model: torch.nn.Module, loader: ImageLoader, num_classes: int, ctx:
             "confusion": matrix}
 
 
-def final_metrics(result: dict[str, Any], num_classes: int) -> dict[str, float]:
-    """Accuracy, macro F1 and micro F1 from a confusion matrix (micro F1 == accuracy, checked)."""
-    y_true, y_pred = confusion_to_pairs(result["confusion"])
-    scores = f1_scores(y_true, y_pred, num_classes)
-    # One label per image: every error is one false positive and one false negative, so micro
-    # precision = micro recall = micro F1 = accuracy. The report's table breaks this.
-    assert abs(scores["micro_f1"] - result["accuracy"]) < 1e-9, (scores, result["accuracy"])
-    return {"accuracy": result["accuracy"], "macro_f1": scores["macro_f1"], "micro_f1": scores["micro_f1"],
-            "loss": result["loss"]}
+def final_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """Accuracy, macro F1 and micro F1 from a confusion matrix. Macro F1 averages over the classes
+    that occur (as truth or prediction): a class absent from a small split has no F1 to count."""
+    scores = f1_scores(*confusion_to_pairs(result["confusion"]))
+    return {"accuracy": result["accuracy"], **scores, "loss": result["loss"]}
 
 
 def plot_history(history: list[dict[str, Any]], title: str):
-    """Figures for the run folder: error curves, and the probe quantiles per epoch."""
+    """Figures for the run folder: error and loss curves, and the probe quantiles per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     trained = [h for h in history if h["epoch"] > 0]
-    curves, ax = plt.subplots(figsize=(6, 3.6))
-    for key, label in (("train_error", "train"), ("val_error", "val")):
-        ax.plot([h["epoch"] for h in trained], [100 * h[key] for h in trained], marker="o", markersize=3,
-                label=label)
-    ax.set(title=f"{title}: error", xlabel="epoch", ylabel="error (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    curves, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    # Loss on a log scale: one early validation spike would flatten the rest of the curve.
+    panels = (("error", 100, "error (%)", "linear"), ("loss", 1, "cross-entropy", "log"))
+    for ax, (metric, scale, unit, yscale) in zip(axes, panels):
+        for split in ("train", "val"):
+            ax.plot([h["epoch"] for h in trained], [scale * h[f"{split}_{metric}"] for h in trained],
+                    marker="o", markersize=3, label=split)
+        ax.set(title=f"{title}: {metric}", xlabel="epoch", ylabel=unit, yscale=yscale)
+        ax.grid(alpha=0.3)
+        ax.legend()
     quantiles, ax = plt.subplots(figsize=(6, 3.6))
     for q in QUANTILES:
         key = f"probe_q{round(100 * q):02d}"
@@ -434,7 +436,7 @@ def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any])
 
 
 def default_run_name(args: argparse.Namespace) -> str:
-    name = f"{args.norm}-bs{args.bs}" + ("-modern" if args.recipe == "modern" else "")
+    name = f"{args.norm}-bs{args.bs}" + ("-modern" if args.recipe == "modern" else "") + f"-seed{args.seed}"
     return f"smoke-{name}" if args.smoke else name
 
 
@@ -459,11 +461,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parameters = count_parameters(net)
     optimizer = torch.optim.SGD(param_groups(net, args.weight_decay), lr=args.lr, momentum=args.momentum,
                                 nesterov=args.nesterov)
-    run = start_run(args, project=PROJECT, question="q4_normalization", default_name=default_run_name(args),
+    # Before start_run, so that a refused --resume leaves the run's config.json as it was.
+    name = default_run_name(args)
+    checkpoint_dir = run_dir_for(args, "q4_normalization", name) / "checkpoints"
+    resume = resume_if_requested(args, checkpoint_dir / "last.pt", net, optimizer,
+                                 must_match=RESUME_MUST_MATCH, map_location=ctx.device, restore_rng=False)
+    run = start_run(args, project=PROJECT, question="q4_normalization", default_name=name,
                     extra_config={"depth": 6 * args.n + 2, "parameters": parameters,
                                   "train_images": len(splits.train), "val_images": len(splits.val),
                                   "test_images": len(splits.test), "num_classes": num_classes})
-    checkpoint_dir = run.dir / "checkpoints"
     print0(f"ResNet-{6 * args.n + 2} ({parameters:,} parameters), norm {args.norm}, batch {args.bs} | "
            f"{args.dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test | "
            f"SGD lr {args.lr:g} ({args.schedule}), momentum {args.momentum}, wd {args.weight_decay:g}, "
@@ -473,16 +479,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # State that crosses epochs; it travels in every checkpoint.
     state: dict[str, Any] = {"best_accuracy": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
     start_epoch = 1
-    resume = None
-    if args.resume:
-        resume = load_checkpoint(checkpoint_dir / "last.pt", net, optimizer, map_location=ctx.device,
-                                 restore_rng=False)
-        mismatched = [key for key in RESUME_MUST_MATCH if resume["args"].get(key) != getattr(args, key)]
-        if mismatched:
-            raise DataError(f"--resume: {checkpoint_dir / 'last.pt'} was written with different "
-                            f"{', '.join(mismatched)}; resume with the same flags or pick another --run-name")
-        state = resume["extra"]
-        start_epoch = resume["epoch"] + 1
+    if resume is not None:
+        state, start_epoch = resume["extra"], resume["epoch"] + 1
         run.rewind(resume["epoch"])
         print0(f"resuming {run.dir} after epoch {resume['epoch']}", ctx=ctx)
     model = wrap_model(net, ctx)
@@ -515,7 +513,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             group["lr"] = lr
         train_loader.set_epoch(epoch)
         epoch_start = time.time()
-        loss, accuracy = train_one_epoch(model, train_loader, optimizer, args, epoch, ctx, run, bf16)
+        loss, accuracy = train_one_epoch(model, train_loader, optimizer, args, epoch, num_classes, ctx, run,
+                                         bf16)
         sync_buffers(model, ctx)
         val = evaluate(model, val_loader, num_classes, ctx, bf16)
         quantiles = probe_quantiles(model, args.probe_layer, probe_images, bf16)
@@ -551,7 +550,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     metrics = {}
     for split, image_set in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
         result = evaluate(model, eval_loader(image_set, args, ctx), num_classes, ctx, bf16)
-        metrics[split] = final_metrics(result, num_classes)
+        metrics[split] = final_metrics(result)
         if split == "test":
             test_pairs = confusion_to_pairs(result["confusion"])
     epochs_run = max(h["epoch"] for h in state["history"])

@@ -1,7 +1,9 @@
-"""Q4 training script: every normalization learns on built-in data, metrics and figures land in
-the run folder, --resume ends where an uninterrupted run ends, torchrun with two processes works,
-missing data is one line, and the report renders from run folders."""
+"""Q4 training script: every normalization learns on built-in data, its accuracy and F1 values
+match scikit-learn on the best checkpoint's predictions, the report's learning-rate schedules, the
+argmax over the real classes when --r exceeds them, --resume ends where an uninterrupted run ends
+and refuses another depth, torchrun with two processes works, missing data is one line."""
 
+import argparse
 import json
 import os
 import pickle
@@ -11,8 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from sklearn.metrics import accuracy_score, f1_score
 
-from q4_normalization import report
+from common.data.images import MEAN_STD, ImageLoader
+from common.distributed import DistContext
+from q4_normalization import train
+from q4_normalization.resnet import ResNet
 from q4_normalization.train import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +29,25 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+def check_against_sklearn(run_dir: Path, argv: list[str]) -> None:
+    """The summary's accuracy, macro F1 and micro F1 on every split against scikit-learn on the
+    predictions of the best checkpoint, run here in one process over whole splits."""
+    args = train.parse_args(argv)
+    splits = train.load_splits(args)
+    net = ResNet(args.n, args.r, args.norm, args.groups)
+    net.load_state_dict(torch.load(run_dir / "checkpoints" / "best.pt", weights_only=False)["model"])
+    net.eval()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for split in ("train", "val", "test"):
+        batches = list(train.eval_loader(getattr(splits, split), args, DistContext()))
+        with torch.no_grad():
+            predicted = torch.cat([net(images).argmax(1) for images, _ in batches]).numpy()
+        truth = torch.cat([labels for _, labels in batches]).numpy()
+        assert summary[f"{split}_accuracy"] == pytest.approx(accuracy_score(truth, predicted), abs=1e-12)
+        assert summary[f"{split}_macro_f1"] == pytest.approx(f1_score(truth, predicted, average="macro"))
+        assert summary[f"{split}_micro_f1"] == pytest.approx(f1_score(truth, predicted, average="micro"))
+
+
 @pytest.mark.parametrize("norm", ["nn", "bn", "in", "bin", "ln", "gn", "torch_bn"])
 def test_smoke_run_learns_for_every_norm(norm, tmp_path):
     # 64 built-in images, batch 8, 8 epochs (64 SGD steps). Learning is measured on the training
@@ -31,19 +56,16 @@ def test_smoke_run_learns_for_every_norm(norm, tmp_path):
     # 0.2 (0.05 without normalization) instead of the report's presets (0.001 for none, 0.01 for
     # LN), which need hundreds of steps. Chance is 10%; 30% on 64 images is over 5 standard errors.
     lr = "0.05" if norm == "nn" else "0.2"
-    summary = main(["--norm", norm, "--bs", "8", "--train-size", "64", "--epochs", "8", "--lr", lr,
-                    "--schedule", "constant", "--run-name", "learn", "--out-dir", str(tmp_path), *TINY])
+    argv = ["--norm", norm, "--bs", "8", "--train-size", "64", "--epochs", "8", "--lr", lr,
+            "--schedule", "constant", "--run-name", "learn", "--out-dir", str(tmp_path), *TINY]
+    summary = main(argv)
     run_dir = tmp_path / "q4_normalization" / "learn"
     epochs = [m for m in metrics(run_dir) if "train_loss" in m]
     assert [m["epoch"] for m in epochs] == list(range(1, 9))
     assert epochs[-1]["train_accuracy"] >= 0.30
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"] - 0.25
-    # Final figures from the best checkpoint: micro F1 is accuracy, macro F1 is not above it by
-    # construction only when classes are balanced, so just check the ranges and the identity.
-    for split in ("train", "val", "test"):
-        assert summary[f"{split}_micro_f1"] == pytest.approx(summary[f"{split}_accuracy"], abs=1e-9)
-        assert 0 <= summary[f"{split}_macro_f1"] <= 1
-    assert summary["diverged"] is False and summary["ranks_agree"] is True
+    check_against_sklearn(run_dir, argv)
+    assert summary["diverged"] is False
     assert summary["train_images"] == 64 and summary["test_images"] == 32
     # The probe quantiles, at initialisation (step 0) and after every epoch, are ordered.
     probes = [m for m in metrics(run_dir) if "probe_q01" in m]
@@ -57,8 +79,73 @@ def test_smoke_run_learns_for_every_norm(norm, tmp_path):
         assert rhos.min() >= 0 and rhos.max() <= 1
 
 
+def test_plot_history_draws_error_and_loss_curves():
+    probe = {"probe_q01": -1.0, "probe_q20": -0.2, "probe_q80": 0.2, "probe_q99": 1.0}
+    history = [{"epoch": 0, **probe}]
+    history += [{"epoch": e, "train_error": 0.5 / e, "val_error": 0.6 / e, "train_loss": 2.0 / e,
+                 "val_loss": 3.0 / e, **probe} for e in (1, 2)]
+    curves, _ = train.plot_history(history, "bn, batch 8")
+    error, loss = curves.axes
+    assert [list(line.get_ydata()) for line in error.lines] == [[50.0, 25.0], [60.0, 30.0]]
+    assert [list(line.get_ydata()) for line in loss.lines] == [[2.0, 1.0], [3.0, 1.5]]
+    assert [line.get_label() for line in loss.lines] == ["train", "val"]
+
+
+@pytest.mark.parametrize("norm, lrs", [
+    ("nn", {1: 0.001, 100: 0.001}),
+    ("ln", {1: 0.01, 100: 0.01}),
+    ("bn", {1: 1.0, 2: 0.96, 3: 0.9216, 4: 0.884736}),          # 0.96 ** (epoch - 1)
+    ("torch_bn", {1: 1.0, 2: 0.96, 3: 0.9216, 4: 0.884736}),
+    ("in", {1: 1.0, 50: 1.0, 51: 0.1, 100: 0.1}),                # 0.1 after epoch 50
+    ("bin", {1: 1.0, 30: 1.0, 31: 0.1, 100: 0.1}),               # 0.1 after epoch 30
+    ("gn", {1: 0.1, 20: 0.1, 21: 0.01, 100: 0.01}),              # 0.01 after epoch 20
+])
+def test_report_learning_rate_schedules(norm, lrs):
+    args = train.parse_args(["--norm", norm])
+    assert {epoch: train.learning_rate(args, epoch) for epoch in lrs} == pytest.approx(lrs, rel=1e-12)
+
+
+class FixedLogits(torch.nn.Module):
+    """Returns the same logits whatever the images, with one parameter so a step can run."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+        self.offset = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits + self.offset
+
+
+def test_predictions_ignore_outputs_beyond_the_classes():
+    # 3 classes, r = 5 outputs; the largest output of images 0, 2, 3 and 4 is an extra one (3 or 4).
+    # Among the classes: image 0 (class 2) -> 0, wrong; image 1 (class 2) -> 2, right; image 2
+    # (class 0) -> 1, wrong; image 3 (class 1) -> 1, right; image 4 (class 0) -> 0, right: 3 of 5.
+    # (An argmax over all outputs gets 1 of 5; clamping it to the last class gets 2 of 5.)
+    logits = torch.tensor([[1.0, 0.0, 0.0, 0.0, 9.0],
+                           [0.0, 0.0, 3.0, 0.0, 0.0],
+                           [0.0, 2.0, 1.0, 5.0, 0.0],
+                           [0.0, 4.0, 0.0, 0.0, 7.0],
+                           [5.0, 0.0, 0.0, 0.0, 8.0]])
+    labels = torch.tensor([2, 2, 0, 1, 0])
+    mean, std = MEAN_STD["builtin10"]
+    loader = ImageLoader(torch.zeros(5, 3, 4, 4, dtype=torch.uint8), labels, 5, shuffle=False, augment=False,
+                         mean=mean, std=std)
+    model = FixedLogits(logits)
+    result = train.evaluate(model, loader, 3, DistContext(), bf16=False)
+    assert result["accuracy"] == pytest.approx(3 / 5)
+    # rows: true class, columns: predicted class
+    assert result["confusion"].tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    args = argparse.Namespace(schedule="constant")
+    _, accuracy = train.train_one_epoch(model, loader, optimizer, args, 1, 3, DistContext(), None, False)
+    assert accuracy == pytest.approx(3 / 5)
+
+
 def test_resume_ends_like_an_uninterrupted_run(tmp_path):
-    common = ["--norm", "bin", "--bs", "16", "--train-size", "64", "--out-dir", str(tmp_path), *TINY]
+    # --milestones 1: the lr steps down at epoch 2, the resumed epoch.
+    common = ["--norm", "bin", "--bs", "16", "--train-size", "64", "--milestones", "1",
+              "--out-dir", str(tmp_path), *TINY]
     whole = main([*common, "--epochs", "2", "--run-name", "whole"])
     main([*common, "--epochs", "1", "--run-name", "split"])
     resumed = main([*common, "--epochs", "2", "--run-name", "split", "--resume"])
@@ -67,8 +154,24 @@ def test_resume_ends_like_an_uninterrupted_run(tmp_path):
         assert resumed[key] == whole[key], key
     drop = ("time", "epoch_time")
     clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
-    assert clean(metrics(tmp_path / "q4_normalization" / "split")) == \
-        clean(metrics(tmp_path / "q4_normalization" / "whole"))
+    split_rows = clean(metrics(tmp_path / "q4_normalization" / "split"))
+    assert split_rows == clean(metrics(tmp_path / "q4_normalization" / "whole"))
+    assert [row["lr"] for row in split_rows if "lr" in row] == [1.0, 0.1]
+
+
+def test_resume_refuses_a_checkpoint_of_another_depth(tmp_path, capsys):
+    common = ["--norm", "gn", "--bs", "16", "--train-size", "32", "--run-name", "depth",
+              "--out-dir", str(tmp_path), *TINY]
+    main([*common, "--n", "1", "--epochs", "1"])
+    capsys.readouterr()
+    config = tmp_path / "q4_normalization" / "depth" / "config.json"
+    before = config.read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*common, "--n", "2", "--epochs", "2", "--resume"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --resume:") and "\n" not in err and "--n 1 (now 2)" in err
+    assert config.read_text() == before  # the refused command did not overwrite the run's record
 
 
 def test_torchrun_two_processes(tmp_path):
@@ -82,9 +185,9 @@ def test_torchrun_two_processes(tmp_path):
     run_dir = tmp_path / "q4_normalization" / "ddp"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["ranks_agree"] is True
-    # Each rank evaluates a disjoint half; the all-reduced confusion matrix covers every image once.
+    # Each rank evaluates a disjoint half; the all-reduced figures are those of the whole splits.
     assert summary["test_images"] == 32
-    assert summary["test_micro_f1"] == pytest.approx(summary["test_accuracy"], abs=1e-9)
+    check_against_sklearn(run_dir, command[command.index("--norm"):])
     assert [m["step"] for m in metrics(run_dir)] == [0, 1]
 
 
@@ -113,12 +216,17 @@ def write_fake_cifar10(root: Path, per_batch: int = 12, test_count: int = 24) ->
 def test_canonical_command_runs_on_cifar10_files(tmp_path):
     # The real CIFAR-10 path (no --smoke): the 60 training images split into train/val by seed.
     write_fake_cifar10(tmp_path / "data")
-    summary = main(["--norm", "bin", "--bs", "8", "--data-root", str(tmp_path / "data"), "--val-size", "20",
-                    "--n", "1", "--epochs", "1", "--probe-size", "8", "--wandb-mode", "disabled",
-                    "--out-dir", str(tmp_path)])
+    argv = ["--norm", "bin", "--bs", "8", "--data-root", str(tmp_path / "data"), "--val-size", "20",
+            "--n", "1", "--epochs", "1", "--probe-size", "8", "--wandb-mode", "disabled",
+            "--out-dir", str(tmp_path)]
+    summary = main(argv)
     assert summary["dataset"] == "cifar10" and summary["smoke"] is False
     assert (summary["train_images"], summary["val_images"], summary["test_images"]) == (40, 20, 24)
-    assert (tmp_path / "q4_normalization" / "bin-bs8" / "summary.json").is_file()
+    # The seed is in the run name, so a second seed does not overwrite the first.
+    main([*argv, "--seed", "1"])
+    first, second = (tmp_path / "q4_normalization" / f"bin-bs8-seed{seed}" for seed in (0, 1))
+    assert json.loads((first / "config.json").read_text())["seed"] == 0
+    assert json.loads((second / "config.json").read_text())["seed"] == 1
 
 
 def test_bad_arguments_exit_2(tmp_path):
@@ -134,44 +242,3 @@ def test_diverged_run_is_recorded_and_exits_3(tmp_path):
     assert exit_info.value.code == 3
     summary = json.loads((tmp_path / "q4_normalization" / "boom" / "summary.json").read_text())
     assert summary["diverged"] is True
-
-
-def write_run(root: Path, name: str, norm: str, bs: int, test_accuracy: float, diverged: bool = False):
-    """A minimal run folder as train.py writes it."""
-    run_dir = root / "q4_normalization" / name
-    run_dir.mkdir(parents=True)
-    config = {"norm": norm, "bs": bs, "recipe": "report", "smoke": True, "dataset": "builtin10", "depth": 8,
-              "train_images": 64, "val_images": 32, "test_images": 100}
-    (run_dir / "config.json").write_text(json.dumps(config))
-    if diverged:
-        summary = {"diverged": True}
-    else:
-        summary = {"diverged": False, "test_images": 100}
-        for split in ("train", "val", "test"):
-            summary.update({f"{split}_accuracy": test_accuracy, f"{split}_micro_f1": test_accuracy,
-                            f"{split}_macro_f1": test_accuracy - 0.01})
-    (run_dir / "summary.json").write_text(json.dumps(summary))
-    lines = [{"step": e, "epoch": e, "probe_q01": -1.0 - e, "probe_q20": -0.2, "probe_q80": 0.2,
-              "probe_q99": 1.0 + e} for e in range(3)]
-    lines += [{"step": e, "epoch": e, "train_error": 0.5 / e, "val_error": 0.6 / e} for e in (1, 2)]
-    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-
-
-def test_report_ranks_from_the_numbers_and_lists_diverged_runs(tmp_path):
-    accuracies = {"nn": 0.50, "bn": 0.80, "in": 0.70, "bin": 0.75, "ln": 0.60, "gn": 0.65, "torch_bn": 0.79}
-    for norm, accuracy in accuracies.items():
-        write_run(tmp_path, f"{norm}-bs128", norm, 128, accuracy)
-    write_run(tmp_path, "bn-bs8", "bn", 8, 0.0, diverged=True)
-    write_run(tmp_path, "gn-bs8", "gn", 8, 0.60)
-    out = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")])
-    text = out.read_text()
-    assert "built-in smoke data" in text
-    # Sorted by the numbers above, not by the report's order (IN first there).
-    assert ("Ranking by test accuracy: BatchNorm (80.00%) > torch BatchNorm2d (79.00%) > "
-            "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > "
-            "LayerNorm (60.00%) > none (50.00%)") in text
-    assert "| BatchNorm | 1 | 80.00% | 79.00% | 80.00% | 81.39% | -1.39 pts |" in text
-    assert "BatchNorm at batch 8 diverged" in text and "BatchNorm (batch 8, report recipe)" in text
-    assert "| GroupNorm | 65.00% | 60.00% | -5.00 pts |" in text
-    for figure in ("q4_errors.png", "q4_quantiles.png", "q4_quantiles_bs8.png"):
-        assert (tmp_path / figure).is_file()

@@ -1,0 +1,100 @@
+"""Q4 report: rendered from hand-made run folders; seeds of a variant aggregate to mean ± sample
+std with their count, differences carry a standard error worked out by hand here, the curves
+figure holds error and loss, and diverged runs are listed."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from q4_normalization import report
+
+# test accuracy per seed (every run is evaluated on 100 test images)
+RUNS = {("nn", 128): [0.50], ("bn", 128): [0.80, 0.82, 0.84], ("in", 128): [0.70], ("bin", 128): [0.75],
+        ("ln", 128): [0.60], ("gn", 128): [0.65], ("torch_bn", 128): [0.76, 0.78],
+        ("bn", 8): [None, 0.70], ("gn", 8): [0.60]}  # None: diverged
+
+
+def write_run(root: Path, norm: str, bs: int, seed: int, accuracy: float | None) -> None:
+    """A run folder as train.py writes it: accuracy on every split, macro F1 one point lower."""
+    run_dir = root / "q4_normalization" / f"smoke-{norm}-bs{bs}-seed{seed}"
+    run_dir.mkdir(parents=True)
+    config = {"norm": norm, "bs": bs, "recipe": "report", "seed": seed, "smoke": True, "dataset": "builtin10",
+              "depth": 8, "train_images": 64, "val_images": 32, "test_images": 100}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    summary = {"diverged": accuracy is None}
+    if accuracy is not None:
+        summary["test_images"] = 100
+        for split in ("train", "val", "test"):
+            summary.update({f"{split}_accuracy": accuracy, f"{split}_micro_f1": accuracy,
+                            f"{split}_macro_f1": accuracy - 0.01})
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    lines = [{"step": e, "epoch": e, "probe_q01": -1.0 - e, "probe_q20": -0.2, "probe_q80": 0.2,
+              "probe_q99": 1.0 + e} for e in range(3)]
+    lines += [{"step": e, "epoch": e, "train_error": 0.5 / e, "val_error": 0.6 / e, "train_loss": 2.0 / e,
+               "val_loss": 3.0 / e} for e in (1, 2)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch):
+    for (norm, bs), accuracies in RUNS.items():
+        for seed, accuracy in enumerate(accuracies):
+            write_run(tmp_path, norm, bs, seed, accuracy)
+    figures, save = {}, report.save_figure
+
+    def keep_figure(fig, path):
+        figures[Path(path).name] = fig
+        return save(fig, path)
+
+    monkeypatch.setattr(report, "save_figure", keep_figure)
+    text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")]).read_text()
+    assert "built-in smoke data" in text
+    # BN, 3 seeds: mean 82, sample std sqrt((2^2 + 0 + 2^2) / 2) = 2 points; macro F1 one point lower.
+    assert "| BatchNorm | 3 | 82.00 ± 2.00% | 81.00 ± 2.00% | 82.00 ± 2.00% | 81.39% | +0.61 pts |" in text
+    # torch BN, 2 seeds: mean 77, std sqrt((1 + 1) / 1) = 1.41 points.
+    row = "| torch BatchNorm2d | 2 | 77.00 ± 1.41% | 76.00 ± 1.41% | 77.00 ± 1.41% | 79.41% | -2.41 pts |"
+    assert row in text
+    # One seed: the value alone, n = 1.
+    assert "| GroupNorm | 1 | 65.00% | 64.00% | 65.00% | 81.98% | -16.98 pts |" in text
+    assert ("Ranking by test accuracy: BatchNorm (82.00%) > torch BatchNorm2d (77.00%) > "
+            "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > "
+            "LayerNorm (60.00%) > none (50.00%)") in text
+    # Standard errors: BN over seeds 2/sqrt(3) = 1.1547, torch BN 1.4142/sqrt(2) = 1, so the
+    # difference 82 - 77 = +5 has sqrt(1.3333 + 1) = 1.5275 points; 5 > 2 x 1.5275.
+    assert ("BatchNorm from scratch vs torch's BatchNorm2d: +5.00 ± 1.53 points, outside 2 standard errors "
+            "(the report: +1.98 points).") in text
+    # BIN, one seed: binomial sqrt(0.75 x 0.25 / 100) = 4.3301 points; against BN (82, the better of
+    # BN and IN): -7 ± sqrt(18.75 + 1.3333) = 4.4814 points; 7 < 2 x 4.4814.
+    assert ("Batch-Instance Norm vs the better of BatchNorm and InstanceNorm (BatchNorm): "
+            "-7.00 ± 4.48 points, within 2 standard errors.") in text
+    # Batch 8: BN's finished seed 70 (binomial sqrt(0.7 x 0.3 / 100) = 4.5826) against 82 ± 1.1547:
+    # -12 ± sqrt(21 + 1.3333) = 4.7258; GN 60 against 65: binomial sqrt(24 + 22.75) = 6.8374.
+    assert "| BatchNorm | 82.00 ± 2.00% | 3 | 70.00% | 1 (+1 diverged) |" in text
+    assert "| GroupNorm | 65.00% | 1 | 60.00% | 1 |" in text
+    assert "BatchNorm, batch 8 vs 128: -12.00 ± 4.73 points, outside 2 standard errors." in text
+    assert "GroupNorm, batch 8 vs 128: -5.00 ± 6.84 points, within 2 standard errors." in text
+    assert "BatchNorm loses more test accuracy from batch 128 to 8." in text
+    assert "count as diverged in the tables: BatchNorm (batch 8, report recipe, seed 0)." in text
+    assert "rounding" not in text and "expected" not in text
+    # The curves figure: error (top) and loss (bottom), one line per seed, a variant's seeds in one colour.
+    curves = figures["q4_curves.png"]
+    train_error, val_error, train_loss, val_loss = curves.axes
+    assert len(train_loss.lines) == 10 and len(val_loss.lines) == 10
+    assert all(list(line.get_ydata()) == [2.0, 1.0] for line in train_loss.lines)
+    assert all(list(line.get_ydata()) == [3.0, 1.5] for line in val_loss.lines)
+    assert all(list(line.get_ydata()) == [50.0, 25.0] for line in train_error.lines)
+    bn_lines = val_loss.lines[1:4]  # order: none, BatchNorm (3 seeds), ...
+    assert len({line.get_color() for line in bn_lines}) == 1
+    assert len({line.get_color() for line in val_loss.lines}) == 7
+    assert [t.get_text() for t in val_error.get_legend().get_texts()][:2] == ["none", "BatchNorm"]
+    assert "![train and validation error and loss of every variant](q4_curves.png)" in text
+    for figure in ("q4_curves.png", "q4_quantiles.png", "q4_quantiles_bs8.png"):
+        assert (tmp_path / figure).is_file()
+
+
+def test_no_runs_is_one_line_and_exit_1(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--runs-dir", str(tmp_path)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no Q4 runs") and "\n" not in err
