@@ -3,6 +3,7 @@
 # W&B offline, no network), which writes runs/smoke/ and renders reports/qN.md.
 #
 #   bash scripts/quickstart.sh
+#   bash scripts/quickstart.sh --jobs 2     # up to two runs of each script at a time
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
@@ -11,8 +12,8 @@ source scripts/_env.sh
 started=$SECONDS
 for script in scripts/reproduce_q[1-6].sh; do
     [[ -f "$script" ]] || continue
-    echo "==== $script --smoke ===="
-    bash "$script" --smoke
+    echo "==== $script --smoke $* ===="
+    bash "$script" --smoke "$@"
 done
 echo
 echo "Done in $((SECONDS - started)) s. Reports:"
