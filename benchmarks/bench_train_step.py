@@ -1,0 +1,121 @@
+"""Time of one ResNet-14 training step with each from-scratch normalization against the same
+network with torch's nn.BatchNorm2d, eager and, with `--compile`, under torch.compile.
+
+    python benchmarks/bench_train_step.py                          # CPU, batch 128 and 8, eager
+    python benchmarks/bench_train_step.py --device cuda --compile  # GPU, eager and compiled
+    python benchmarks/bench_train_step.py --steps 2 --batch-sizes 8   # a few seconds: does it run
+
+A step is what q4_normalization/train.py does per batch: forward on 3x32x32 images, cross-entropy,
+backward, SGD step (momentum 0.9, weight decay 5e-4, rho in its own group) and `clip_rho_`, in
+float32 with the default memory format. The networks are ResNet(n=2) with norm bn, in, bin, ln,
+gn (ours) and torch_bn (the reference), built from the same seed and fed the same batch. Within
+one batch size and mode the networks take their steps in turn, so load from other processes hits
+all of them alike; each time is the median over `--steps` steps after `--warmup` untimed ones
+(those include the compilation). `--allocator keep` removes random page-fault costs as in
+bench_norms.py. Prints a table of ms/step and ours/torch_bn ratios and, last, exactly
+
+    ratio train_step ours/torch_bn worst = X
+
+with X the largest ratio over our five layers, every batch size and mode. Run it alone: on a
+shared machine the absolute times move; the ratios, from one run, move less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from bench_norms import keep_freed_memory  # the sibling script (run from benchmarks/ or as above)
+from common.cli import HelpFormatter, positive_int
+from q4_normalization.norms import clip_rho_, param_groups
+from q4_normalization.resnet import ResNet
+
+REFERENCE = "torch_bn"
+OURS = ("bn", "in", "bin", "ln", "gn")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[128, 8],
+                        help="batch sizes")
+    parser.add_argument("--steps", type=positive_int, default=20, help="timed steps per network")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps first (the compilation happens there)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
+    parser.add_argument("--compile", action="store_true", help="also time each network under torch.compile")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: torch's)")
+    parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
+                        help="keep: glibc keeps freed memory (no random page faults); system: as is")
+    return parser.parse_args(argv)
+
+
+class TrainStep:
+    """One network with its optimizer; calling it takes one training step on (images, labels)."""
+
+    def __init__(self, norm: str, device: torch.device, compile_model: bool):
+        torch.manual_seed(0)
+        self.model = ResNet(n=2, r=10, norm=norm).to(device).train()
+        self.forward = torch.compile(self.model) if compile_model else self.model
+        self.optimizer = torch.optim.SGD(param_groups(self.model, 5e-4), lr=0.1, momentum=0.9)
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(self.forward(images), labels).backward()
+        self.optimizer.step()
+        clip_rho_(self.model)
+
+
+def time_in_turn(steps: dict[str, TrainStep], images: torch.Tensor, labels: torch.Tensor,
+                 reps: int, warmup: int) -> dict[str, float]:
+    """Median seconds of one step of each network, the networks taking their steps in turn."""
+    sync = torch.cuda.synchronize if images.is_cuda else (lambda: None)
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for rep in range(warmup + reps):
+        for name, step in steps.items():
+            sync()
+            start = time.perf_counter()
+            step(images, labels)
+            sync()
+            if rep >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    kept = args.allocator == "keep" and keep_freed_memory()
+    allocator = "glibc keeps freed memory" if kept else "system malloc"
+    device = torch.device(args.device)
+    modes = ["eager", "compiled"] if args.compile else ["eager"]
+    print(f"ResNet-14 training step ({device}, {torch.get_num_threads()} threads, {allocator}), "
+          f"median of {args.steps} after {args.warmup} warm-up")
+    print(f"{'batch':>5} {'mode':<9} {'norm':<9} {'ms/step':>9} {'ours/torch_bn':>14}")
+    ratios = []
+    for batch_size in args.batch_sizes:
+        generator = torch.Generator().manual_seed(0)
+        images = torch.randn(batch_size, 3, 32, 32, generator=generator).to(device)
+        labels = torch.randint(0, 10, (batch_size,), generator=generator).to(device)
+        for mode in modes:
+            if mode == "compiled":
+                # Six networks per batch size share ResNet.forward: start each group from a clean
+                # cache so that none of them runs into the recompilation limit and falls back to eager.
+                torch._dynamo.reset()
+            steps = {name: TrainStep(name, device, mode == "compiled") for name in (REFERENCE, *OURS)}
+            seconds = time_in_turn(steps, images, labels, args.steps, args.warmup)
+            for name, value in seconds.items():
+                ratio = value / seconds[REFERENCE]
+                if name != REFERENCE:
+                    ratios.append(ratio)
+                print(f"{batch_size:>5} {mode:<9} {name:<9} {1e3 * value:9.2f} {ratio:14.2f}")
+    print(f"ratio train_step ours/torch_bn worst = {max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
