@@ -93,13 +93,29 @@ def class_cell(summary: dict[str, Any], which: str) -> str:
     return f"{summary[which + '_class']} ({fmt_pct(summary[which + '_class_accuracy'], 1)})"
 
 
+def by_setting(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
+    """Runs that differ only in --seed, under their configuration label, lowest seed first."""
+    groups: dict[str, list[RunRecord]] = {}
+    for run in sorted(runs, key=lambda run: run.summary.get("seed", 0)):
+        groups.setdefault(config_label(run.summary), []).append(run)
+    return groups
+
+
+def accuracy_cell(runs: list[RunRecord]) -> str:
+    """Test accuracy of one run, or mean ± sample std over seeds with their number."""
+    values = [run.summary["test_accuracy"] for run in runs]
+    if len(values) == 1:
+        return fmt_pct(values[0])
+    return f"{fmt_pct(float(np.mean(values)))} ± {fmt_pct(float(np.std(values, ddof=1)))} (n={len(values)})"
+
+
 def accuracy_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:
     rows = []
-    for run in cnn_runs:
-        s = run.summary
-        rows.append([config_label(s), run.name, f"{s['epochs_run']}",
+    for label, runs in by_setting(cnn_runs).items():
+        s = runs[0].summary
+        rows.append([label, runs[0].name, f"{s['epochs_run']}",
                      f"{s['best_epoch']} ({s['selected_on']} {fmt_pct(s['best_selection_accuracy'])})",
-                     fmt_pct(s["test_accuracy"]), class_cell(s, "best"), class_cell(s, "worst")])
+                     accuracy_cell(runs), class_cell(s, "best"), class_cell(s, "worst")])
     for run in mlp_runs:
         s = run.summary
         rows.append([f"ResNet-34 features ({s['weights_label']}, {s['image_size']} px) + MLP", run.name,
@@ -108,7 +124,9 @@ def accuracy_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> st
                      class_cell(s, "worst")])
     table = markdown_table(["configuration", "run", "epochs", "kept epoch (selected on)", "test accuracy",
                             "best class", "worst class"], rows, align=["l", "l", "r", "r", "r", "l", "l"])
-    notes = ["\"Kept epoch\" is the checkpoint reloaded for the figures: LeNet runs keep the epoch with "
+    notes = ["Runs that differ only in the seed share a row: test accuracy as mean ± sample std over the "
+             "seeds (n); the other cells are the lowest seed's. "
+             "\"Kept epoch\" is the checkpoint reloaded for the figures: LeNet runs keep the epoch with "
              "the best accuracy on the split in brackets (by default 10% of the training images held out; "
              "`--select-on test` is the assignment's optimistic choice). The MLP's figure is its final "
              "model's. Best and worst class are by per-class accuracy (recall) in the kept model's "

@@ -101,3 +101,18 @@ def test_report_without_runs_is_one_line(tmp_path, capsys):
         report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q6.md")])
     assert exit_info.value.code == 1
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_seeds_of_one_configuration_share_a_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "run_checks", lambda: theory.check_boolean_network())
+    make_runs(tmp_path / "runs", [0.60, 0.58, 0.10, 0.40], 0.5, False)
+    # A second seed of configuration 1: mean of 0.60 and 0.64 is 62%, sample std 0.0283 = 2.83%.
+    write_run(tmp_path / "runs", "config1-seed1", {
+        "kind": "cnn", "config_id": 1, "optimizer": "sgd", "loss": "ce", "lr": 0.001, "momentum": 0.9,
+        "epochs_run": 2, "best_epoch": 2, "selected_on": "validation", "best_selection_accuracy": 0.64,
+        "dataset": "cifar10", "num_params": 62006, "train_size": 50000, "uniform_prediction_loss": 2.3,
+        "seed": 1, **classes(0.64)})
+    out = tmp_path / "q6.md"
+    report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| config 1:")]
+    assert len(rows) == 1 and "| 62.00% ± 2.83% (n=2) |" in rows[0]
