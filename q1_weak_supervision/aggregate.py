@@ -1,37 +1,17 @@
 """Aggregate the labeling functions' votes and score the result against gold (Q1, step 3 of 3).
 
-Reproduces the report's "Aggregated Label Distribution: -1 13541, 0 1430, 1 16" (Snorkel's
-`MajorityLabelVoter` over the two sentence-level LFs) and adds what the report left out: how many
-of the aggregated labels are right, and at token level a comparison of `MajorityLabelVoter` with
-Snorkel's `LabelModel` over all six token-level LFs as a named-entity tagger.
+Reproduces the report's "Aggregated Label Distribution" (Snorkel's `MajorityLabelVoter` over the
+two sentence-level LFs), scores the aggregated labels, and at token level sets `MajorityLabelVoter`
+against `LabelModel` over the six token-level LFs as named-entity taggers.
 
     python q1_weak_supervision/aggregate.py                          # HF, correct year definition
     python q1_weak_supervision/aggregate.py --conll-dir data/conll2003 --keep-docstart \\
         --lf-definition report                                       # the report's distribution
     python q1_weak_supervision/aggregate.py --smoke                  # built-in corpus, offline
 
-Prints, for the chosen split (default train):
-1. `Aggregated Label Distribution: -1 N, 0 N, 1 N` (sentence level, ties and all-abstain rows
-   give -1) and the aggregated labels' coverage and accuracy (a sentence label is correct when
-   the sentence contains a gold entity of that type; 0 = MISC, 1 = ORG);
-2. token level, per method (majority vote, LabelModel): the label distribution and a
-   fixed-width table of precision/recall/F1 per entity type against the gold token types
-   (token level) and seqeval's entity-level scores (`mode="strict", scheme=IOB2`) after each
-   run of tokens with the same voted type becomes one IOB2 span;
-3. a short paragraph whose conclusions are computed from these numbers.
-Logs `aggregated_label_distribution` ({"-1": n, "0": n, "1": n}), `sentence_majority_coverage`,
-`sentence_majority_accuracy`, `token/<method>/<metric>` and the table `aggregation_token`.
-Takes seconds on --smoke; about a minute on the real training set.
-
-Choices worth knowing:
-- An abstaining token is predicted `O`. `LabelModel` predicts a label for every row, even one no
-  LF voted on (its class prior decides), so rows without any vote are set to abstain after
-  `predict`; otherwise every uncovered token would become an entity.
-- `LabelModel` gets no class balance (Snorkel then assumes uniform classes), is fitted on the
-  same split it labels (weak supervision labels a training set; gold is only used to score),
-  500 epochs at lr 0.01 (`--label-model-epochs`, `--label-model-lr`), seeded by `--seed`.
-- Votes to spans: adjacent tokens with the same voted type form one entity, so two adjacent
-  entities of one type (rare in CoNLL-2003) merge; `O`/abstain ends a span.
+Prints the distribution with the sentence labels' coverage and accuracy, per token-level method
+token and entity P/R/F1 per type, and a paragraph computed from them. Scoring rules, LabelModel's
+settings and the departures from the report: q1_weak_supervision/README.md.
 """
 
 from __future__ import annotations

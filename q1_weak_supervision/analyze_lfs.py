@@ -1,45 +1,16 @@
-"""Apply the Q1 labeling functions and measure them: Snorkel's LF summary plus accuracy measured
-at two granularities (Q1, step 2 of 3).
+"""Apply the Q1 labeling functions and measure them at sentence and token level (Q1, step 2 of 3).
 
-Reproduces the report's "Labeling Function Summary" table and adds what the report was asked for
-but never measured: each LF's accuracy against the gold annotation.
+Reproduces the report's "Labeling Function Summary" (Snorkel's `LFAnalysis.lf_summary`) and adds
+each LF's accuracy against the gold annotation, which the report never measured.
 
     python q1_weak_supervision/analyze_lfs.py                       # HF, correct year definition
     python q1_weak_supervision/analyze_lfs.py --conll-dir data/conll2003 --keep-docstart \\
         --lf-definition report                                      # the report's exact table
     python q1_weak_supervision/analyze_lfs.py --smoke               # built-in corpus, offline
 
-Prints, for the chosen split (default train):
-1. sentence level (one row per sentence, the report's two LFs `lf_year`, `lf_org_suffix`):
-   Snorkel's `LFAnalysis(L, lfs).lf_summary(Y)` (j, Polarity, Coverage, Overlaps, Conflicts,
-   Correct, Incorrect, Emp. Acc.), then this repository's table with the accuracy defined below;
-2. token level (one row per token, six LFs, see labeling_functions.py): the same two tables.
-Logs `lf_<name>_coverage`, `lf_<name>_accuracy`, `lf_<name>_overlaps`, `lf_<name>_conflicts`
-(sentence level) and `token/lf_<name>_...` (token level) with `run.log` and into the summary,
-and both summaries as W&B tables (`lf_summary_sentence`, `lf_summary_token`). Takes seconds on
---smoke; about a minute on the real training set (Snorkel's applier is one pandas `apply`).
-
-Definitions (fractions of the rows of the split; a row is a sentence or a token):
-- coverage: rows the LF votes on (does not abstain).
-- overlaps: rows the LF votes on and at least one other LF votes on too (Snorkel's).
-- conflicts: rows the LF votes on and another LF votes a different label on (Snorkel's).
-- accuracy = correct votes / votes (NaN, shown as a dash, for an LF that never votes), where a vote
-  is correct
-    * at sentence level when the sentence contains at least one gold entity of the voted type
-      (label 0 -> MISC, since CoNLL-2003 has no DATE type; label 1 -> ORG);
-    * at token level when the voted token's gold entity type (from `B-X`/`I-X`) is the voted
-      type; a vote on an `O` token is wrong.
-The Snorkel pitfall: `lf_summary(Y)` needs one gold label per row, and rows whose gold label is
--1 (a sentence with neither type, an `O` token) are left out of Snorkel's Correct/Incorrect but
-counted as wrong in its Emp. Acc., so Emp. Acc. != Correct / (Correct + Incorrect). Snorkel's
-sentence gold label is ORG if the sentence has an ORG entity, else MISC if it has a MISC one,
-else -1, so a MISC vote on a sentence with both types is "wrong" in Snorkel's table but correct
-by the definition above. This is why accuracy is computed here, not read from Snorkel.
-
-Departures from the report: `--lf-definition tokens` (default) counts only whole year tokens
-1900-2099; `--lf-definition report` keeps the report's regex, which also fires on dateline dates
-such as `1996-08-30` (with `--keep-docstart` on the original train file it prints the report's
-coverage 0.095549 / 0.001201, overlaps and conflicts 0.000133).
+Prints, per level, Snorkel's table and ours (votes, coverage, overlaps, conflicts, accuracy) and
+logs `lf_<name>_<metric>` (`token/lf_<name>_<metric>` at token level). How accuracy is defined, why
+it is not Snorkel's Emp. Acc., and the departures from the report: q1_weak_supervision/README.md.
 """
 
 from __future__ import annotations

@@ -1,33 +1,15 @@
 """CoNLL-2003 statistics: samples per split and the NER tag distribution (Q1, step 1 of 3).
 
 Reproduces the first part of the Q1 report ("Number of training samples: 14987", "Entity
-distribution: {'O': 170524, 'B-ORG': 6321, ...}") and logs it to the W&B project
-`Q1-weak-supervision-ner`.
+distribution: {...}") and logs it to the W&B project `Q1-weak-supervision-ner`.
 
     python q1_weak_supervision/dataset_stats.py                      # HuggingFace eriktks/conll2003
-    python q1_weak_supervision/dataset_stats.py --conll-dir data/conll2003
     python q1_weak_supervision/dataset_stats.py --conll-dir data/conll2003 --keep-docstart
     python q1_weak_supervision/dataset_stats.py --smoke              # built-in corpus, offline
 
-Prints the data source, `Number of training samples: N`, `Number of validation samples: N`,
-`Number of test samples: N`, the training split's distribution in the report's format
-(`Entity distribution: {...}`, tags in order of first appearance) and a fixed-width table of
-every tag's count per split. Logs the W&B summary keys `num_train_samples`,
-`num_validation_samples`, `num_test_samples`, `entity_distribution` (tag -> count, train),
-`entity_distribution_validation`, `entity_distribution_test`, the table, and a bar chart
-(`entity_distribution.png` in the run folder). Runs in a few seconds (HF/CoNLL files: ~10 s).
-
-On the original CoNLL-2003 files it prints 14041 / 3250 / 3453 sentences; with --keep-docstart
-14987 / 3466 / 3684, the counts in the report and in the CoNLL-2003 paper.
-
-Departures from the report, and why:
-- By default a sample is a sentence: the 946 `-DOCSTART-` document separators in the training
-  file (216 in validation, 231 in test) are not sentences. `--keep-docstart` counts them as
-  samples, as the report did, and then also counts their `O` tag, which is how the report's
-  `'O': 170524` (169,578 + 946) came about. The output says which one was used.
-- The report printed the validation and test counts swapped; here each line names its split.
-- `--keep-docstart` needs `--conll-dir` (or `--smoke`): the Hub's parquet conversion of
-  eriktks/conll2003 has no separators, and the loader says so in one line.
+Prints the samples per split, the training split's tag distribution in the report's format and a
+table tag x split; writes them to the run folder with a bar chart.
+Departures from the report and why: see q1_weak_supervision/README.md.
 """
 
 from __future__ import annotations

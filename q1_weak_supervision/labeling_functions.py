@@ -1,43 +1,11 @@
-"""Snorkel labeling functions for CoNLL-2003, at the sentence level of the report and at the
-token level.
+"""Snorkel labeling functions for CoNLL-2003, at the report's sentence level and at token level.
 
-Label spaces (ABSTAIN = -1 everywhere):
-
-    sentence level (the report's):  0 = MISC/DATE, 1 = ORG
-    token level:                    0 = MISC, 1 = ORG, 2 = PER, 3 = LOC
-
-The first two labels mean the same thing at both levels, so `lf_year` and `lf_org_suffix` vote
-the same number at both. CoNLL-2003 has no DATE type; the report's "DATE" vote is scored as MISC.
-
-Sentence-level LFs (a row is one sentence; `x.tokens` is a tuple of tokens):
-
-    lf_year        a year 1900-2099 in the sentence -> 0
-    lf_org_suffix  a token equal to `Inc.`, `Corp.` or `Ltd.` -> 1
-
-Token-level LFs (a row is one token; `x.tokens` is its sentence, `x.position` its position):
-
-    lf_year              the token is a year 1900-2099 -> MISC
-    lf_org_suffix        the token is `Inc.`/`Corp.`/`Ltd.`, or one of the capitalised tokens
-                         right before such a suffix (`Microsoft Corp.`) -> ORG
-    lf_person_title      a capitalised token in the run right after a title (`Mr.`, `Dr.`,
-                         `President`, ...) -> PER
-    lf_location_gazetteer  the token is part of a country/city name from a small list -> LOC
-    lf_nationality       the token is a nationality or demonym (`German`, `Israeli`) -> MISC,
-                         as CoNLL-2003 annotates them
-    lf_in_at_capitalised a capitalised token in the run right after `in` or `at` (not a month
-                         or weekday) -> LOC
-
-Two definitions of "year" (`--lf-definition`):
-
-    tokens  (default, correct)  a whole token matching 1900-2099 (`1996` yes; `1996-08-30`,
-                                `1899`, `2100` no)
-    report  the report's regex  `\\b(19|20)\\d{2}\\b` searched in the space-joined sentence (or
-                                the token), which also fires on dateline dates such as
-                                `1996-08-30`. With `-DOCSTART-` rows kept this reproduces the
-                                report's table exactly on the original CoNLL-2003 train file.
-
-`lf_org_suffix` is the same under both definitions: the report matched whole tokens already, so
-`Inc` without the full stop does not fire.
+Labels (ABSTAIN = -1): sentence level 0 = MISC/DATE, 1 = ORG; token level 0 = MISC, 1 = ORG,
+2 = PER, 3 = LOC, so `lf_year` and `lf_org_suffix` vote the same number at both levels. A sentence
+row has `x.tokens`; a token row has its sentence in `x.tokens` and its index in `x.position`.
+`--lf-definition tokens` (default) makes `lf_year` match whole tokens 1900-2099; `report` keeps the
+report's regex `\\b(19|20)\\d{2}\\b`, which also fires on dateline dates such as `1996-08-30`.
+What each LF votes on: the table in q1_weak_supervision/README.md.
 """
 
 from __future__ import annotations

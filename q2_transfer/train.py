@@ -1,30 +1,16 @@
 """Q2: transfer learning between CIFAR-100 and CIFAR-10, measured on held-out data.
 
-A run trains one or two stages in sequence. The backbone carries over from stage to stage; each
-task has its own Linear head, so the second stage starts with an untrained head while the source
-head stays as it was (it measures forgetting). Each stage gets a fresh Adam. The single-stage
-orders are the from-scratch baselines the two-stage orders are judged against.
+A run trains one or two stages: the backbone carries over, each task has its own Linear head (the
+source head stays as it was, to measure forgetting), each stage gets a fresh Adam and keeps its
+epoch of best validation accuracy. The single-stage orders are the from-scratch baselines.
 
     python q2_transfer/train.py --order c100-c10          # CIFAR-100, then fine-tune on CIFAR-10
-    python q2_transfer/train.py --order c10-c100          # the reverse
     python q2_transfer/train.py --order c10 --seed 1      # baseline: CIFAR-10 from scratch
     python q2_transfer/train.py --order c100-c10 --smoke  # built-in data, small CNN, seconds
-    torchrun --nproc_per_node=4 q2_transfer/train.py --order c10-c100
     bash scripts/reproduce_q2.sh [--smoke]                # the four runs, then reports/q2.md
 
-Model selection: `--val-split` (default 0.1) of each task's training images is held out,
-stratified and seeded by `--split-seed` (as are the train and test subsets, so runs with another
-`--seed` see the same images). Each stage keeps the epoch of best validation accuracy; the next
-stage starts from that model, and the test split only scores it (and every epoch, as a curve).
-
-Prints per epoch
-
-    [CIFAR100] Epoch 3/100 | Loss: 3.481 | Acc: 16.42% | Val acc: 15.60% | Test acc: 15.10%
-
-(loss and accuracy over the epoch's augmented training batches), then a table per stage and the
-forgetting of the source task. Logged to W&B (project Q2-transfer-learning, offline by default)
-and runs/q2_transfer/<run>/. q2_transfer/README.md lists the metric names, the data layouts and
-the departures from the original study; at the defaults a two-stage run is a GPU job.
+Prints one line per epoch, a table per stage and the forgetting of the source task. Metrics, data
+layouts, and the departures from the original study and why: see q2_transfer/README.md.
 """
 
 from __future__ import annotations

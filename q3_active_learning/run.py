@@ -2,51 +2,14 @@
 sampling, entropy and BALD (the report's question 3; Sener & Savarese, ICLR 2018).
 
     python q3_active_learning/run.py --dataset cifar10 --method coreset --seed 0
-    python q3_active_learning/run.py --dataset flowers102 --method random --data-root data
-    python q3_active_learning/run.py --dataset cifar10 --method coreset --resume   # after a stop
     python q3_active_learning/run.py --smoke --method bald      # built-in data, a few seconds
     bash scripts/reproduce_q3.sh [--smoke]                      # every method x dataset x 3 seeds
 
-A run starts from INIT_SIZE=100 labeled pool images drawn by a generator seeded with --seed only,
-so for one seed every method starts from the same images. Episode 0 trains on them; each of the
-MAX_EPISODES=10 episodes after it asks the strategy (`--method`, computed with the previous
-episode's network) for AL_BSIZE=100 more images, labels them (the pool's labels play the oracle)
-and trains a new network from scratch (`model.Net`; EPOCHS=10, Adam, LR=0.001, BATCH_SIZE=32, NLL
-loss, StepLR with GAMMA=0.1), then evaluates it on the test set (TEST_BATCH_SIZE=1000). Labeled
-sizes are 100, 200, ..., 1100. Every episode prints one line,
-
-    [cifar10|coreset] Episode 3/10 | labeled 400 | test acc 31.20% | test loss 1.912
-
-logs labeled size, test accuracy and loss (and the selection time) to W&B and to
-runs/q3_active_learning/<run>/metrics.jsonl, and saves checkpoints/episode_NN.pt (model,
-optimizer, scheduler, labeled indices, accuracy and loss history). The run ends with a table of
-every episode and writes summary.json (the curves the report reads). `--resume` continues after
-the last saved episode and ends with the same numbers as an uninterrupted run (every episode's
-randomness is seeded from (--seed, episode)).
-
-Data: CIFAR-10's pool is its 50,000 training images, its test set the 10,000 test images.
-Flowers102's train split has only 1,020 images (10 per class), fewer than the 1,100 labels of a
-full run, so its pool is train+val (2,040 images, torchvision's `trainval` here) and its test set
-the 6,149 test images, resized to --image-size (32) like CIFAR. Both are read from --data-root in
-torchvision's layout (`--download` fetches them on a machine with internet). `--smoke` uses
-built-in data instead: builtin10 stands in for cifar10 and scikit-learn's digits for flowers102,
-with pools of 1,000 images (test sets of 500 and 360), 40 initial labels, 40 per episode,
-3 episodes and a 4x narrower network (--width 8); explicit flags still override these.
-
-Runtime: on one GPU a CIFAR-10 run takes a few minutes (11 trainings of up to 1,100 images plus
-10 passes over the 50,000-image pool); on a laptop CPU, roughly ten times longer.
-
-Departures from the report (and from its public code, svdesai/coreset-al):
-- StepLR step size 5 (`--step-size`), not 1: with step 1 and gamma 0.1 the learning rate is 1e-5
-  from the third epoch on, so 10 epochs are effectively 2, which costs about 10 points of
-  accuracy. With step 5 the learning rate is 1e-3 for epochs 1-5 and 1e-4 for 6-10.
-- The initial pool is seeded and identical across methods (the public code never seeds it, so
-  random and coreset started from different pools), and pool bookkeeping lives in the run
-  folder, not in the dataset folder.
-- Each episode's network initialisation and batch order are seeded from (--seed, episode), the
-  same for every method, so that methods differ only by the images they chose.
-- The network fixes (ReLU after conv2, plain dropout on the hidden layer) are listed in model.py.
-- entropy and bald are offered beside random and coreset, on MC dropout (--mc-samples, 10).
+From INIT_SIZE seeded labels, each of MAX_EPISODES episodes labels AL_BSIZE images chosen by
+`--method` and trains a new network from scratch. Prints one line per episode and a final table;
+writes metrics, summary.json and one checkpoint per episode (`--resume` continues after it).
+Data, outputs, and the departures from the report and its public code, and why: see
+q3_active_learning/README.md.
 """
 
 from __future__ import annotations

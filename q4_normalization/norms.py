@@ -3,46 +3,15 @@
     from q4_normalization.norms import NORMS
     layer = NORMS["gn"](64, groups=16)      # constructor(num_channels, **kw) -> nn.Module
 
-| key        | layer                          | statistics over            | affine          |
-|------------|--------------------------------|----------------------------|-----------------|
-| `nn`       | none (`nn.Identity`)           | -                          | -               |
-| `bn`       | BatchNorm2d                    | (N, H, W) per channel      | per channel     |
-| `in`       | InstanceNorm2d                 | (H, W) per sample, channel | per channel     |
-| `bin`      | Batch-Instance Norm            | both of the above, mixed   | per channel     |
-| `ln`       | LayerNorm                      | (C, H, W) per sample       | per channel     |
-| `gn`       | GroupNorm (`groups`, def. 16)  | (C/G, H, W) per sample, group | per channel  |
-| `torch_bn` | torch's own `nn.BatchNorm2d`   | (N, H, W) per channel      | per channel     |
-
-The from-scratch layers use tensor operations only: no `F.batch_norm`, `F.instance_norm`,
-`F.layer_norm` or `F.group_norm`. All of them share one autograd function (`normalize`), which
-normalises over groups of (sample, channel) rows and applies a per-channel affine, with the
-closed-form backward
+Keys: `nn` (none), `bn`, `in`, `bin` (Batch-Instance), `ln`, `gn` and `torch_bn` (torch's own).
+The from-scratch layers use tensor operations only (no F.batch_norm and kin) and share one
+autograd function, `normalize`, over groups of (sample, channel) rows with the closed-form backward
 
     dx = rstd / M * (M * g - sum(g) - x_hat * sum(g * x_hat)),   g = dy * gamma,
 
-where M is the number of elements in each normalisation group and the sums run over that group.
-Statistics come from contiguous reductions over a grouped view, the output is one scale-and-shift
-per (sample, channel), and the backward pass needs only the per-(sample, channel) sums of dy and
-dy*x. On the CPU (benchmarks/bench_norms.py, forward + backward on 128x16x32x32) BatchNorm and
-InstanceNorm run at 0.7-1.0x torch's time; LayerNorm (1.2-1.6x) and GroupNorm (1.6-2.0x) stay
-behind torch's fused kernels. Counted in tensors of x's size read or written, those move about
-three forward and five backward (each group's data stays in cache between its passes); these
-plain tensor operations move about six forward (two reductions, a two-op affine) and twelve
-backward (two reductions, a product, a three-op affine). Fusing those passes takes a kernel of
-its own; compiling the layer with `torch.compile` did not close the gap on that CPU.
-
-BatchNorm keeps running statistics exactly as torch does: the biased variance normalises the
-batch, the unbiased one goes into `running_var`, momentum 0.1, eps 1e-5, `num_batches_tracked`
-counts the updates, and `eval()` switches to the running statistics.
-
-Batch-Instance Norm (Nam & Kim, 2018): `gamma * (rho * x_bn + (1 - rho) * x_in) + beta` with `rho`
-per channel starting at 1. `rho` must stay in [0, 1]: call `clip_rho_(model)` after every
-`optimizer.step()`, and build the optimizer from `param_groups(model, weight_decay)`, which puts
-every `rho` in its own group without weight decay.
-
-LayerNorm here normalises each sample over (C, H, W) and has a per-channel affine (as in the
-report and in GroupNorm with one group); torch's `nn.LayerNorm([C, H, W])` has an elementwise
-affine over (C, H, W) instead. The normalisation itself is the same.
+M being a group's size. BatchNorm keeps running statistics as torch does (unbiased variance in
+`running_var`, momentum 0.1, eps 1e-5). Speed against torch and the departures (LayerNorm's
+per-channel affine, BIN's rho): q4_normalization/README.md.
 """
 
 from __future__ import annotations

@@ -1,79 +1,16 @@
 """Q4: ResNet-(6n+2) on CIFAR-10 with six normalizations written from scratch (and torch's BN).
 
-Reproduces the normalization study: a ResNet of depth 6n+2 (n=2: ResNet-14) with r=10 outputs,
-trained on CIFAR-10 split 40k/10k/10k into train/val/test, SGD (momentum 0.9, weight decay 1e-4),
-batch 128, early stopping on validation accuracy, each normalization with the learning-rate
-schedule of the original report:
-
-    norm      what                          learning rate (report preset)
-    nn        no normalization              0.001
-    bn        BatchNorm (from scratch)      1, times 0.96 after every epoch
-    in        InstanceNorm                  1, then 0.1 after epoch 50
-    bin       Batch-Instance Norm           1, then 0.1 after epoch 30
-    ln        LayerNorm                     0.01
-    gn        GroupNorm (16 groups)         0.1, then 0.01 after epoch 20
-    torch_bn  torch.nn.BatchNorm2d          as bn
+Reproduces the normalization study: ResNet-14 on CIFAR-10 split 40k/10k/10k, SGD, early stopping
+on validation accuracy, each norm with the report's learning-rate schedule.
 
     python q4_normalization/train.py --norm bin --bs 8          # the canonical invocation
-    python q4_normalization/train.py --norm bn                  # batch 128, report schedule
-    python q4_normalization/train.py --norm gn --recipe modern  # lr 0.1 cosine + crop/flip
     python q4_normalization/train.py --norm ln --smoke          # built-in data, seconds on a CPU
-    python q4_normalization/train.py --norm bn --resume         # continue runs/.../bn-bs128-seed0
-    torchrun --nproc_per_node=2 q4_normalization/train.py --norm gn
     bash scripts/reproduce_q4.sh [--smoke]                      # every run, then reports/q4.md
 
-Data: CIFAR-10 under --data-root (default data/) in torchvision's layout
-(data/cifar-10-batches-py/) or an ImageFolder layout (data/cifar10/{train,test}/<class>/*.png);
-`--download` fetches it where there is internet. Without it the script stops with a one-line
-error. `--smoke` uses the built-in `builtin10` set (256 train / 128 val / 128 test images),
-ResNet-8 (n=1) and 2 epochs.
-
-Prints one line per epoch,
-
-    [CIFAR10] Epoch 3/100 | lr 0.9216 | loss 0.755 | acc 73.26% | val loss 0.812 | val acc 70.10%
-        | q01/q99 -1.92/2.31                                             (printed as one line)
-
-(training loss and accuracy over the epoch's batches, validation loss and accuracy, and the 1st
-and 99th percentiles of the probe layer's output), then a table of accuracy, macro F1 and micro F1
-on train, val and test, computed with the best checkpoint (highest validation accuracy).
-
-Logged to W&B (project Q4-normalization, offline by default) and runs/q4_normalization/<run>/:
-per epoch `lr`, `train_loss`, `train_accuracy`, `train_error`, `val_loss`, `val_accuracy`,
-`val_error`, `probe_q01`, `probe_q20`, `probe_q80`, `probe_q99` (and `rho_mean` for bin); the
-probe quantiles also at step 0 (initialisation). summary.json holds the final table
-(`{train,val,test}_{accuracy,macro_f1,micro_f1}`), `best_epoch`, `epochs_run`, `stopped_early`,
-`diverged`, `parameters`. Figures: `curves.png` (error and loss per epoch), `quantiles.png`.
-
-The probe: a forward hook on one fixed normalization layer (`--probe-layer`, default
-`stage2.0.norm1`, the first norm of stage 2, present for every n) records its output on a fixed
-batch (the first `--probe-size` validation images, no augmentation, eval mode, so BN uses its
-running statistics and nothing is updated) after every epoch; the 1st, 20th, 80th and 99th
-percentiles over all its values show how the feature distribution evolves.
-
-Diverged runs: a NaN or inf loss stops the run, records `"diverged": true` in summary.json (the
-report lists such runs as diverged) and exits with status 3. With the report's learning rates
-(1 for BN/IN/BIN) this can happen, notably at batch 8.
-
-Runtime: ResNet-14 on 40k images is a few seconds an epoch on a recent GPU and minutes on a
-laptop CPU; --smoke takes about 10 s.
-
-Departures from the report, and why:
-- Epochs: the report uses early stopping but does not say how long; here at most 100 epochs
-  (`--epochs`) with patience 15 epochs on validation accuracy (`--patience`); the IN and BIN
-  schedules change at epochs 50 and 30, so a shorter cap would skip them.
-- torch_bn gets BN's schedule (the report does not give one for it).
-- Augmentation: none in the report recipe (the report does not mention any); `--recipe modern`
-  adds random crop (padding 4) and horizontal flip, lr 0.1 (0.01 without normalization) with
-  per-step cosine decay, weight decay 5e-4, Nesterov momentum, 60 epochs, no early stopping.
-- Micro F1: the report's micro-F1 numbers differ from its accuracies, which cannot happen with
-  one label per image; here both come from the same predictions, with macro F1 beside them.
-- `--r` above the class count: the extra outputs take part in the loss, never in a prediction
-  (the argmax runs over the real classes only).
-- LayerNorm has a per-channel affine (torch's LayerNorm([C, H, W]) has an elementwise one).
-- Weight decay applies to every parameter except the BIN gates rho (their own group, no decay,
-  clipped to [0, 1] after every step).
-- Under torchrun, `--bs` is the batch per process and BN statistics are per process (no
-  SyncBatchNorm), as with torch's own BatchNorm2d under DDP; the effective batch is bs x world size.
+Prints one line per epoch, then accuracy, macro F1 and micro F1 on train, val and test with the
+best checkpoint; writes metrics, figures and checkpoints to runs/q4_normalization/<run>/ and W&B.
+A diverged run exits with status 3. Schedules, data, outputs, and the departures from the report
+and why: see q4_normalization/README.md.
 """
 
 from __future__ import annotations

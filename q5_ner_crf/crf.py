@@ -2,36 +2,13 @@
 
     crf = CRF(num_tags)
     log_likelihood = crf.log_likelihood(emissions, tags, mask)   # (B,)   emissions (B, T, K)
-    loss = -log_likelihood.mean()
     best_paths = crf.decode(emissions, mask)                      # (B, T) LongTensor
 
-Parameters follow pytorch-crf's convention, so its state dict loads into ours and back:
-`start_transitions` (K,), `end_transitions` (K,) and `transitions[from, to]` (K, K), all
-initialised to zero as in the report (pytorch-crf itself draws them from U(-0.1, 0.1)).
-
-The score of a tag path y_1..y_L for one sentence of length L is
-
-    s(y) = start[y_1] + sum_t emit[t, y_t] + sum_{t>1} trans[y_{t-1}, y_t] + end[y_L]
-
-and log p(y | x) = s(y) - log Z, with log Z = logsumexp over every path, computed by the forward
-algorithm. Everything is batched over the sentences; only the time steps are a Python loop.
-
-Masks: `mask` is a (B, T) bool tensor that is True on the real tokens. As in pytorch-crf, every
-sentence must be at least one token long (mask[:, 0] all True) and padding only follows the
-tokens (a prefix mask). In the forward algorithm padded steps leave the state unchanged
-(`torch.where`), so each sentence ends at its own length without being sliced out of the batch.
-
-Speed (see benchmarks/bench_crf.py, which checks the numbers against pytorch-crf too):
-- the gold path score is one gather over all steps, no loop;
-- the forward algorithm multiplies probabilities instead of adding log-probabilities:
-  alpha_t = log(exp(alpha_{t-1} - m) @ exp(trans - c)) + m + c + emit_t, with m the row maximum of
-  alpha and c the column maximum of trans. A (B, K) x (K, K) matmul replaces a logsumexp over a
-  (B, K, K) tensor. The shifts keep every exponent <= 0, so nothing overflows; if a sum ever
-  underflows (transitions thousands apart, e.g. hard constraints) the exact logsumexp recursion
-  is used instead, so the result is always the exact log-partition;
-- Viterbi sorts the sentences longest first (as `pack_padded_sequence` does), so each step
-  only touches the sentences still running, and back-tracks all sentences at once with a
-  gather per step (pytorch-crf back-tracks each sentence in a Python loop).
+log p(y | x) = s(y) - log Z with s(y) = start[y_1] + sum_t emit[t, y_t] + sum_{t>1} trans[y_{t-1}, y_t]
++ end[y_L]. Parameters carry pytorch-crf's names, so state dicts load both ways, but start at zero
+as in the report. `mask` (B, T) is True on the real tokens and, as in pytorch-crf, a prefix mask
+with mask[:, 0] all True. Where the speed comes from (batched forward algorithm with an exact
+fallback on underflow, batched Viterbi back-tracking): q5_ner_crf/README.md, "The CRF benchmark".
 """
 
 from __future__ import annotations

@@ -1,32 +1,12 @@
 """NER data for the taggers: the corpora, their splits, vocabularies and padded batches.
 
-Corpora (all become `common.data.conll.Sentence` lists with IOB2 tags):
-
-    gmb         the Kaggle GMB `ner_dataset.csv` (read by common.data.conll.read_gmb_csv), split
-                at sentence level into train/validation/test with a seeded shuffle, 60/20/20
-                by default (`split_sentences`); GMB ships no official split.
-    conll2003   a folder with train.txt/valid.txt/test.txt (common.data.conll.load_conll_dir) or,
-                without a folder, `eriktks/conll2003` from the HuggingFace Hub.
-    multiconer  MultiCoNER II files `<lang>_train.conll`, `<lang>_dev.conll`, `<lang>_test.conll`
-                (`read_multiconer`), fine-grained (33 types) or mapped to the 6 coarse types.
-    built-in    `--smoke`: common.data.conll's template corpus in GMB tags (for multiconer, the
-                same sentences written as MultiCoNER files with stand-in fine types, then read
-                back through `read_multiconer`, so the smoke run exercises the real reader).
-
-MultiCoNER II file format (one token per line, `_ _` placeholder columns, tag last):
-
-    # id 4d6e0b1c-0c70-4f4b-9d07-6a3b1a2c7d11	domain=en
-    wes _ _ B-Artist
-    anderson _ _ I-Artist
-    's _ _ O
-
-(blank line between sentences).
-
-Vocabularies: `Vocab` maps words to ids with `<pad>` = 0 and `<unk>` = 1 (`min_freq`,
-optional lowercasing); characters get a `Vocab` of their own; tags a list with "O" first.
-`NERDataset` encodes the sentences once and yields `Batch`es of padded tensors with masks; the
-characters of a batch are encoded once per distinct token (`chars`, `char_mask`, and
-`char_index` (B, T) pointing into them).
+Every corpus becomes `common.data.conll.Sentence` lists with IOB2 tags: GMB split 60/20/20 at
+sentence level with a seeded shuffle (GMB ships no split), CoNLL-2003, MultiCoNER II (fine or
+coarse types) and the built-in `--smoke` corpus, written as MultiCoNER files for `multiconer` so
+that the smoke run goes through the real reader. File formats: q5_ner_crf/README.md, "Data".
+`Vocab` maps words to ids with `<pad>` = 0 and `<unk>` = 1; tags are a list with "O" first.
+`NERDataset` yields padded `Batch`es with masks; a batch's characters are encoded once per
+distinct token (`chars`, `char_mask`, and `char_index` (B, T) pointing into them).
 """
 
 from __future__ import annotations

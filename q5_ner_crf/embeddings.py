@@ -3,27 +3,10 @@
     glove = load_glove("glove.6B.100d.txt", wanted_words)        # any dimension
     matrix, coverage = embedding_matrix(vocab, glove, seed=0)    # (len(vocab), d) float tensor
 
-File format: the standard GloVe text file, one `word v1 ... vd` line per word, separated by single
-spaces. The dimension d is the number of values on the first line (a word2vec-style header line
-`<count> <dim>` is recognised and skipped). A few words of glove.840B contain spaces (". . .",
-"at name@domain.com"): a line with more than d + 1 fields is a word with spaces followed by its d
-values. A line with fewer values, or whose extra fields are all numbers (a longer vector), or a
-value that is not a number, is a DataError naming file:line: a file whose rows disagree in
-dimension is never read silently.
-
-Only the vectors of the wanted words are kept (the vocabulary, each word also lower-cased), so
-glove.840B.300d (2.2M words) does not need gigabytes of memory.
-
-`embedding_matrix` looks every vocabulary word up exactly, then lower-cased (glove.6B is
-lower-cased; casing stays available to the character encoder). Words without a vector are drawn
-from N(0, s^2), s being the standard deviation of the GloVe values found, with a seeded generator;
-<pad> is zero. Coverage (words found / vocabulary, and tokens found / tokens) is returned, printed
-by train.py and stored in the run summary.
-
-`write_smoke_glove` builds a small GloVe-format file for --smoke runs from unlabelled built-in
-sentences: positive PMI of word co-occurrences (window 2), factorised by SVD. The vectors carry
-real distributional information (cities land near cities), so the smoke run goes through the same
-loader and the same initialisation as a real GloVe file.
+`load_glove` keeps only the wanted words, so glove.840B.300d needs no gigabytes of memory; a
+word2vec-style `<count> <dim>` header is skipped. The format rules, the lookup and the
+initialisation of words without a vector: q5_ner_crf/README.md, "Data". `write_smoke_glove` builds
+the --smoke GloVe-format file from unlabelled built-in sentences, so smoke runs use the same loader.
 """
 
 from __future__ import annotations

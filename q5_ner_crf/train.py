@@ -1,75 +1,16 @@
 """Q5: BiLSTM named-entity taggers (random embeddings, GloVe, characters, LayerNorm-LSTM, CRF) and
-the multilingual MultiCoNER II tagger.
-
-Report 1 trains BiLSTM taggers on the GMB corpus (types art, eve, geo, gpe, nat, org, per, tim)
-with SGD (lr 0.01, momentum 0.9, weight decay 1e-4, gradient clipping 5 in L2 norm, batch 128):
-
-    row    what                               flags                                 report test F1
-    2.1.1  random 100-d embeddings             --embeddings random                   0.66
-    2.1.2  GloVe embeddings, fine-tuned        --embeddings glove --glove PATH       0.74
-    2.1.3  GloVe + character BiLSTM            ... --char                            0.68
-    2.1.4  the same with LayerNorm-LSTM cells  ... --char --layer-norm               0.75
-    2.2    BiLSTM + linear-chain CRF           --embeddings random --crf             0.69
-    (new)  GloVe + char + LayerNorm + CRF      --embeddings glove ... --char --layer-norm --crf
+the multilingual MultiCoNER II tagger: one run of a row of report 1's table or of report 2's.
 
     python q5_ner_crf/train.py --data-path data/gmb/ner_dataset.csv --embeddings glove \\
         --glove data/glove/glove.6B.100d.txt --char --layer-norm --crf
     python q5_ner_crf/train.py --smoke --embeddings glove --char --crf      # built-in data, seconds
-    python q5_ner_crf/train.py ... --resume                                 # continue the run
     bash scripts/reproduce_q5.sh [--smoke]                                  # every row -> reports/q5.md
 
-Report 2 trains an embedding + LSTM + linear tagger on MultiCoNER II (English, Hindi, Bengali;
-fine 33 types or coarse 6), embedding and hidden size 520, 10 epochs, batch 35, sentences cut to
-25 tokens:
-
-    python q5_ner_crf/train.py --dataset multiconer --data-path data/multiconer2 --lang hi \\
-        --granularity coarse --unidirectional --embed-dim 520 --hidden 520 --epochs 10 \\
-        --batch-size 35 --max-len 25
-
-Data (see q5_ner_crf/README.md for where to get it): `--data-path` is the GMB csv (default
-<data-root>/gmb/ner_dataset.csv), a CoNLL-2003 folder (default: the HuggingFace Hub), or the
-MultiCoNER II folder (default <data-root>/multiconer2). GMB is split 60/20/20 at sentence level
-with a seeded shuffle (`--split`). `--smoke` uses the built-in template corpus (600/200/200
-sentences), a 50-d GloVe-format file built from unlabelled built-in text for `--embeddings glove`,
-embeddings and hidden size 50, and, so that 600 sentences are learned in 3 epochs, batches of 16,
-lr 0.3 and dropout 0.2, on one CPU thread: a few seconds per variant.
-
-Prints one line per epoch,
-
-  [GMB glove-char-ln-crf] Epoch 3/10 | loss 0.214 | val F1 0.7021 (P 0.7112 R 0.6933) | val acc 95.12% | 41.2 s
-
-(training loss per token, validation entity micro-F1 with seqeval strict IOB2, token accuracy with
-padding excluded), then, with the best checkpoint (highest validation F1), a table of token
-accuracy and entity precision/recall/micro-F1/macro-F1 on train, validation and test, and the
-per-type table of the test split.
-
-Logged to W&B (project Q5-ner-crf, offline by default) and runs/q5_ner_crf/<run>/: per epoch
-train_loss, val_f1, val_precision, val_recall, val_token_accuracy; summary.json holds the final
-table ({train,val,test}_{f1,precision,recall,macro_f1,token_accuracy}), per-type reports
-(`per_class`), GloVe coverage, best_epoch; tables/per_class_{train,val,test}.csv. Checkpoints
-(runs/.../checkpoints/{last,best}.pt) carry the vocabularies and tag names.
-
-Runtime, measured on one thread of a busy 2-core CPU with sentences of GMB's mean length (22
-tokens) in batches of 128: about 160 ms per batch for the random-embedding BiLSTM and 220 ms for
-GloVe + characters + LayerNorm-LSTM + CRF, so roughly 40-50 s per GMB epoch (225 batches) before
-the longer GMB sentences (up to 104 tokens) are counted; 10 epochs is minutes to tens of minutes on
-a CPU. With two threads on that busy machine the same steps took 8 times longer (`--threads 1`).
-
-Departures from the report, and why:
-- Epochs: the report gives none except 5 for the CRF ("computationally expensive"); every row here
-  trains 10 epochs (`--epochs`) and keeps the best validation epoch, so the rows differ only in
-  the model. Our CRF is batched (benchmarks/bench_crf.py), so it costs little extra.
-- Sizes the report does not give: hidden size 100 per direction, character embeddings 25 and
-  character BiLSTM 25 per direction (Lample et al., 2016), dropout 0.5 on the BiLSTM's input and
-  output. GloVe is glove.6B.100d by default (the dimension is read from the file).
-- Layer norm, when on, is in the word and the character BiLSTMs.
-- With GloVe, words of the validation and test sentences that have a GloVe vector are added to the
-  vocabulary (their vectors come from GloVe, not from labels); other unseen words map to <unk>.
-- Losses are per token for both heads (see model.py), so lr 0.01 means the same for both.
-- Report 2 scored token accuracy over padded sequences (supports of 6,249,500): its number is
-  dominated by padding. Here token accuracy excludes padding, entity F1 is reported, and with
-  --max-len the padded figure is given too (`token_accuracy_with_padding`) for comparison.
-  Its optimiser is not stated; the SGD settings above are used. `--max-len` cuts every split.
+Prints one line per epoch (training loss, validation entity F1, token accuracy), then, with the
+best validation checkpoint, token accuracy and entity P/R/micro-F1/macro-F1 on every split and the
+per-type test table; writes them to runs/q5_ner_crf/<run>/ and W&B (project Q5-ner-crf).
+Each row's flags, report 2's command, the data, the runtime, and the departures from the
+reports and why: see q5_ner_crf/README.md.
 """
 
 from __future__ import annotations

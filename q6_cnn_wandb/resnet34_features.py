@@ -1,57 +1,16 @@
 """Q6: an MLP on the 512-d penultimate features of an ImageNet-pretrained ResNet-34 (CIFAR-10).
 
-The assignment: extract the features of a pre-trained ResNet-34 (torchvision's `resnet34` with
-`fc = Identity`, so the output is the 512-d global-average-pooled vector), then train a 3-layer
-network 512 -> 256 -> 128 -> 10 (ReLU) with SGD lr 0.01, momentum 0.9 and cross-entropy until
-the training loss converges, and compare its test accuracy with the four LeNet-5 configurations.
+The assignment: torchvision's `resnet34` with `fc = Identity`, then an MLP 512 -> 256 -> 128 -> 10
+trained with SGD (lr 0.01, momentum 0.9) until the training loss converges, compared with LeNet-5.
 
     python q6_cnn_wandb/resnet34_features.py                       # ImageNet weights, 224 px
-    python q6_cnn_wandb/resnet34_features.py --image-size 64       # faster extraction, lower accuracy
     python q6_cnn_wandb/resnet34_features.py --weights none        # random weights: runs offline
     python q6_cnn_wandb/resnet34_features.py --smoke               # builtin10, 64 px, random weights
 
-Weights: `--weights imagenet` loads torchvision's ImageNet weights from torchvision's own cache,
-`$TORCH_HOME/hub/checkpoints/resnet34-b627a593.pth` (`torch.hub.get_dir()`; TORCH_HOME defaults
-to ~/.cache/torch). The file is never downloaded by this script: without it the script stops with
-one line naming the file and where to put it. To fetch it on a machine with internet:
-
-    python -c "import torchvision; torchvision.models.resnet34(weights='IMAGENET1K_V1')"
-
-(or download https://download.pytorch.org/models/resnet34-b627a593.pth into that folder).
-`--weights none` keeps the random initialisation, so that the pipeline runs offline; such a run
-is labelled "random weights" in its name, summary and in the report, and its accuracy says
-nothing about pre-trained features.
-
-Features: the 32x32 images are resized to --image-size (bilinear; 224 is what the ImageNet
-weights were trained at), normalised with ImageNet's mean and std, and pushed through the
-network once. The (N, 512) features are cached atomically in --cache-dir (default
-`<out-dir>/q6_cnn_wandb/feature_cache/`), keyed by dataset, split, subset, weights and image
-size, so later runs (other MLP settings, --resume) skip the extraction.
-
-Training stops when the relative change of the epoch's training loss, |L_t - L_t-1| / L_t-1,
-stays below --tol for --patience epochs in a row, or after --max-epochs. Each epoch prints
-
-    [CIFAR10 resnet34-imagenet] Epoch 7/100 | loss 0.6123 | test loss 0.6890 | test acc 76.80% |
-    rel change 0.0213      (on one line)
-
-and logs `train_loss`, `test_loss`, `test_accuracy` to W&B (project Q6-cnn-wandb, the same as the
-LeNet runs) and runs/q6_cnn_wandb/<run>/. The final model (no selection on the test set) is
-evaluated on the test split: accuracy, confusion matrix (PNG and `wandb.plot.confusion_matrix`),
-best and worst class, and sample predictions, as train.py does. Runtime: extraction costs about
-3.6 GFLOPs per image at 224 px (about 220 TFLOPs for CIFAR-10's 60,000 images): minutes on a GPU,
-tens of minutes to hours on a CPU, where --image-size 64 needs 12 times less (estimates, not
-measured here). The MLP takes seconds an epoch. `--smoke` takes seconds plus start-up.
-
-Departures, and why:
-- The MLP's batch size is not given: 64 (flag --bs).
-- ImageNet features are used as they come out of the network, as the assignment describes.
-  Random-weight features are standardised per dimension (training split's mean and std) before
-  the MLP: without trained batch-norm statistics their scale is arbitrary (mean about 20 at
-  64 px), and SGD at lr 0.01 then kills the MLP's ReLUs within an epoch and stays at chance.
-  `--standardize` / `--no-standardize` override either default.
-- The reported accuracy is the final model's; the test split is never used to pick an epoch here
-  (the best epoch's test accuracy is recorded as well, for comparison with the LeNet runs, which
-  the assignment selects on test accuracy).
+Features are cached in --cache-dir, keyed by dataset, split, subset, weights and image size. Prints
+one line per MLP epoch, then the final model's test accuracy, confusion matrix, best and worst
+class and sample predictions, as train.py does. Where the weights come from, and the departures
+from the assignment and why: see q6_cnn_wandb/README.md.
 """
 
 from __future__ import annotations
