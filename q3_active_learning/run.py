@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point
+from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults
 from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images
 from common.device import autocast_context, pick_device
 from common.divergence import check_finite_loss
@@ -38,9 +38,12 @@ DATASETS = ("cifar10", "flowers102")
 # Under --smoke, built-in data that needs no files stands in for each dataset.
 SMOKE_STANDINS = {"cifar10": "builtin10", "flowers102": "digits"}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
-RESUME_MUST_MATCH = ("dataset", "method", "seed", "epochs", "lr", "gamma", "step_size", "init_size", "al_bsize",
-                     "batch_size", "image_size", "width", "mc_samples", "pool_size", "test_size", "augment", "smoke")
-# Under --smoke these replace the report's defaults (flags given explicitly still win).
+RESUME_MUST_MATCH = ("dataset", "method", "seed", "epochs", "lr", "gamma", "step_size", "init_size",
+                     "al_bsize", "batch_size", "image_size", "width", "mc_samples", "pool_size", "test_size",
+                     "augment", "smoke")
+# The report's settings, and the --smoke ones (flags given explicitly still win).
+DEFAULTS = {"epochs": 10, "init_size": 100, "al_bsize": 100, "max_episodes": 10, "width": 32,
+            "pool_size": None, "test_size": None, "mc_samples": 10}
 SMOKE_DEFAULTS = {"epochs": 10, "init_size": 40, "al_bsize": 40, "max_episodes": 3, "width": 8,
                   "pool_size": 1000, "test_size": 500, "mc_samples": 5}
 
@@ -51,30 +54,36 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="image set: the pool is cifar10's train split or flowers102's train+val")
     parser.add_argument("--method", default="coreset", choices=sorted(STRATEGIES),
                         help="query strategy that picks the images to label")
-    parser.add_argument("--epochs", type=int, default=10, help="training epochs per episode (EPOCHS)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="training epochs per episode (EPOCHS; default 10)")
     parser.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (LR)")
     parser.add_argument("--gamma", type=float, default=0.1, help="StepLR decay factor (GAMMA)")
     parser.add_argument("--step-size", type=int, default=5,
                         help="StepLR step in epochs; the report's 1 leaves lr 1e-5 from epoch 3 on")
-    parser.add_argument("--init-size", type=int, default=100,
-                        help="labeled images before the first episode (INIT_SIZE)")
-    parser.add_argument("--al-bsize", type=int, default=100,
-                        help="images labeled per episode (AL_BSIZE)")
-    parser.add_argument("--max-episodes", type=int, default=10,
-                        help="query-and-retrain episodes after the initial training (MAX_EPISODES)")
+    parser.add_argument("--init-size", type=int, default=None,
+                        help="labeled images before the first episode "
+                             "(INIT_SIZE; default 100, 40 with --smoke)")
+    parser.add_argument("--al-bsize", type=int, default=None,
+                        help="images labeled per episode (AL_BSIZE; default 100, 40 with --smoke)")
+    parser.add_argument("--max-episodes", type=int, default=None,
+                        help="query-and-retrain episodes after the initial training "
+                             "(MAX_EPISODES; default 10, 3 with --smoke)")
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size (BATCH_SIZE)")
     parser.add_argument("--test-batch-size", type=int, default=1000,
                         help="evaluation and pool-scoring batch size (TEST_BATCH_SIZE)")
     parser.add_argument("--image-size", type=int, default=32,
                         help="side of the square images (Flowers102 is resized to it)")
-    parser.add_argument("--width", type=int, default=32,
-                        help="channels of the first convolution (the second has twice as many)")
-    parser.add_argument("--mc-samples", type=int, default=10,
-                        help="MC-dropout samples per image for entropy and bald")
+    parser.add_argument("--width", type=int, default=None,
+                        help="channels of the first convolution, the second has twice "
+                             "as many (default 32, 8 with --smoke)")
+    parser.add_argument("--mc-samples", type=int, default=None,
+                        help="MC-dropout samples per image for entropy and bald (default 10, 5 with --smoke)")
     parser.add_argument("--pool-size", type=int, default=None,
-                        help="use a fixed random subset of this many pool images (default: all)")
+                        help="use a fixed random subset of this many pool images "
+                             "(default all, 1000 with --smoke)")
     parser.add_argument("--test-size", type=int, default=None,
-                        help="use a fixed random subset of this many test images (default: all)")
+                        help="use a fixed random subset of this many test images "
+                             "(default all, 500 with --smoke)")
     parser.add_argument("--augment", action="store_true",
                         help="random crop (zero padding 4) and horizontal flip of the labeled images "
                              "while training (a departure from the report, which trains without)")
@@ -85,10 +94,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="download a missing dataset into --data-root (needs internet)")
     add_accel_args(parser)
     add_common_args(parser)
-    args, _ = parser.parse_known_args(argv)
-    if args.smoke:
-        parser.set_defaults(**SMOKE_DEFAULTS)
-    args = parser.parse_args(argv)
+    args = fill_defaults(parser.parse_args(argv), DEFAULTS, SMOKE_DEFAULTS)
     for name in ("epochs", "step_size", "init_size", "al_bsize", "batch_size", "test_batch_size",
                  "width", "mc_samples"):
         if getattr(args, name) < 1:
@@ -173,7 +179,8 @@ def train_one_epoch(model, loader, optimizer, device, use_bf16: bool, run, where
         loss_sum += loss.detach() * len(labels)
         correct += (log_probs.detach().argmax(1) == labels).sum()
     # One read per epoch: the value is needed for the log and for the divergence guard.
-    return check_finite_loss(loss_sum / loader.num_samples, run, where=where), int(correct) / loader.num_samples
+    loss = check_finite_loss(loss_sum / loader.num_samples, run, where=where)
+    return loss, int(correct) / loader.num_samples
 
 
 @torch.no_grad()
@@ -273,8 +280,9 @@ def main(argv=None) -> dict:
         # ---- training loop ----
         for epoch in range(1, args.epochs + 1):
             train_loader.set_epoch(epoch)
+            where = f"episode {episode} epoch {epoch}"
             train_loss, train_accuracy = train_one_epoch(train_model, train_loader, optimizer, device,
-                                                         use_bf16, run, where=f"episode {episode} epoch {epoch}")
+                                                         use_bf16, run, where=where)
             run.log({"episode": episode, "epoch": epoch, "labeled": len(labeled),
                      "epoch_train_loss": train_loss, "epoch_train_accuracy": train_accuracy,
                      "lr": scheduler.get_last_lr()[0]}, step=epoch_step(episode, epoch, args.epochs))
