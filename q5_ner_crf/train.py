@@ -113,7 +113,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--batch-size", type=int, default=None,
                        help="sentences per batch (the recipe's; 16 with --smoke)")
     train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (the recipe's; with --smoke sgd 0.1, adam 0.01)")
+                       help="learning rate (the recipe's; with --smoke sgd 0.03, adam 0.01)")
     train.add_argument("--momentum", type=float, default=None, help="SGD momentum (0.9)")
     train.add_argument("--weight-decay", type=float, default=None, help="weight decay (the recipe's)")
     train.add_argument("--clip-norm", type=float, default=None,
