@@ -59,9 +59,8 @@ def data_sentence(runs) -> str:
     smoke = {bool(run.config.get("smoke")) for run in runs}
     descriptions = sorted({run.summary.get("data", "?").split(";")[0] for run in runs})
     if smoke == {True}:
-        kind = ("**built-in smoke data** (common.data.conll.builtin_conll_splits): template "
-                "sentences, not CoNLL-2003, so the numbers show the pipeline working, not the "
-                "study's results")
+        kind = ("**built-in smoke data** (common.data.conll.builtin_conll_splits), not CoNLL-2003: "
+                "the numbers show the pipeline working, not the study's results")
     elif smoke == {False}:
         kind = "**real data** (not the built-in corpus)"
     else:
@@ -77,9 +76,8 @@ def stats_section(runs, figure_path: Path) -> list[str]:
     out.append(markdown_table(["run", "flags", "train", "validation", "test",
                                "-DOCSTART- in train"], rows, align=["l", "l", "r", "r", "r", "r"]))
     default = next((r for r in runs if not r.summary.get("keep_docstart")), runs[0])
-    splits = {"train": default.summary["entity_distribution"],
-              "validation": default.summary["entity_distribution_validation"],
-              "test": default.summary["entity_distribution_test"]}
+    splits = {split: default.summary["entity_distribution" + suffix]
+              for split, suffix in (("train", ""), ("validation", "_validation"), ("test", "_test"))}
     tags = sorted({tag for counts in splits.values() for tag in counts},
                   key=lambda t: (t != "O", t[2:], t[:1]))
     out.append(f"Tag distribution of `{default.name}` ({run_label(default)}):\n")
@@ -90,48 +88,41 @@ def stats_section(runs, figure_path: Path) -> list[str]:
     save_figure(figure, figure_path)
     plt.close(figure)
     out.append(f"![tag distribution]({figure_path.name})\n")
-    train = default.summary["entity_distribution"]
-    entity_tokens = sum(v for t, v in train.items() if t != "O")
-    total = sum(train.values())
+    total = sum(splits["train"].values())
     if total:
-        out.append(f"In the training split {entity_tokens / total:.1%} of the tokens belong to an "
-                   f"entity; `O` is the remaining {1 - entity_tokens / total:.1%}.\n")
-    docstart = [r for r in runs if r.summary.get("keep_docstart")]
-    if docstart:
-        run = docstart[0]
+        share = sum(v for t, v in splits["train"].items() if t != "O") / total
+        out.append(f"In the training split {share:.1%} of the tokens belong to an "
+                   f"entity; `O` is the remaining {1 - share:.1%}.\n")
+    run = next((r for r in runs if r.summary.get("keep_docstart")), None)
+    if run is not None:
         out.append(f"With `--keep-docstart` the training split has {run.summary['num_train_samples']} "
                    f"samples, {run.summary['num_train_docstart']} of them `-DOCSTART-` separators "
                    "counted as samples the way the report counted them.\n")
     return out
 
 
-def lf_rows(run, level: str) -> list[list]:
-    prefix = "" if level == "sentence" else "token/"
-    classes = SENTENCE_CLASSES if level == "sentence" else TOKEN_CLASSES
-    rows = []
-    for name in run.summary[f"{level}_lfs"]:
-        value = {field: run.summary[f"{prefix}{name}_{field}"]
-                 for field in ("polarity", "coverage", "overlaps", "conflicts", "snorkel_correct",
-                               "snorkel_incorrect", "snorkel_emp_acc", "votes", "accuracy")}
-        rows.append([name, polarity_names(value["polarity"], classes),
-                     *(fmt(value[field], 6) for field in ("coverage", "overlaps", "conflicts")),
-                     value["snorkel_correct"], value["snorkel_incorrect"], value["snorkel_emp_acc"],
-                     value["votes"], value["accuracy"]])
-    return rows
-
-
+LF_FIELDS = ("polarity", "coverage", "overlaps", "conflicts", "snorkel_correct", "snorkel_incorrect",
+             "snorkel_emp_acc", "votes", "accuracy")
 LF_HEADERS = ["LF", "votes for", "coverage", "overlaps", "conflicts", "Snorkel correct",
               "Snorkel incorrect", "Snorkel Emp. Acc.", "votes", "accuracy"]
 
 
+def lf_rows(run, level: str) -> list[list]:
+    prefix, classes = ("", SENTENCE_CLASSES) if level == "sentence" else ("token/", TOKEN_CLASSES)
+    rows = []
+    for name in run.summary[f"{level}_lfs"]:
+        value = {field: run.summary[f"{prefix}{name}_{field}"] for field in LF_FIELDS}
+        rows.append([name, polarity_names(value["polarity"], classes),
+                     *(fmt(value[field], 6) for field in LF_FIELDS[1:4]),
+                     *(value[field] for field in LF_FIELDS[4:])])
+    return rows
+
+
 def lf_section(runs) -> list[str]:
     out = ["## 2. Labeling functions", "",
-           "Coverage, overlaps and conflicts are Snorkel's `LFAnalysis` fractions of all rows. "
-           "**accuracy** is measured here: correct votes / votes, where a sentence-level vote is "
-           "correct when the sentence contains a gold entity of the voted type (0 = MISC/DATE, "
-           "1 = ORG) and a token-level vote when the token's gold entity type is the voted type. "
-           "Snorkel's Emp. Acc. counts rows whose gold label is -1 as wrong while leaving them "
-           "out of its Correct/Incorrect columns, so it is shown only for comparison.", ""]
+           "Coverage, overlaps and conflicts are Snorkel's `LFAnalysis` fractions of all rows; "
+           "**accuracy** is correct votes / votes as defined in q1_weak_supervision/README.md "
+           "(\"Accuracy, precisely\"); Snorkel's Emp. Acc. is shown for comparison.", ""]
     for run in runs:
         out.append(f"### `{run.name}` ({run_label(run)}, split {run.summary['split']})\n")
         out.append(f"Sentence level ({run.summary['sentence_rows']} rows):\n")
@@ -146,14 +137,10 @@ def lf_findings(run) -> list[str]:
     """Computed remarks on one analyze_lfs run."""
     s = run.summary
     lines = []
-    year_sentence, year_token = s["lf_year_accuracy"], s["token/lf_year_accuracy"]
-    if not math.isnan(year_token):
-        verdict = ("so the year LF mostly labels tokens CoNLL-2003 does not annotate"
-                   if year_token < 0.5 else "so most of its votes hit MISC tokens")
-        lines.append(f"`lf_year` is right on {year_token:.1%} of its token votes "
-                     f"({s['token/lf_year_correct']}/{s['token/lf_year_votes']}), {verdict}; "
-                     f"at sentence level {fmt(year_sentence, 3)} of its sentences hold some MISC "
-                     "entity, a much weaker criterion.")
+    if not math.isnan(s["token/lf_year_accuracy"]):
+        lines.append(f"`lf_year` is right on {s['token/lf_year_accuracy']:.1%} of its token votes "
+                     f"({s['token/lf_year_correct']}/{s['token/lf_year_votes']}); at sentence level "
+                     f"{fmt(s['lf_year_accuracy'], 3)} of its sentences hold some MISC entity.")
     accuracies = {name: s[f"token/{name}_accuracy"] for name in s["token_lfs"]
                   if not math.isnan(s[f"token/{name}_accuracy"])}
     if accuracies:
@@ -161,101 +148,73 @@ def lf_findings(run) -> list[str]:
         worst = min(accuracies, key=accuracies.get)
         lines.append(f"The most accurate token LF is `{best}` ({accuracies[best]:.1%}), the least "
                      f"`{worst}` ({accuracies[worst]:.1%}).")
-    sentence_gaps = [name for name in s["sentence_lfs"]
-                     if s[f"{name}_votes"]
-                     and abs(s[f"{name}_snorkel_emp_acc"] - s[f"{name}_accuracy"]) > 1e-9]
-    for name in sentence_gaps:
-        lines.append(f"At sentence level Snorkel's Emp. Acc. of `{name}` is "
-                     f"{s[f'{name}_snorkel_emp_acc']:.3f} but its measured accuracy "
-                     f"{s[f'{name}_accuracy']:.3f}: Snorkel needs one gold label per sentence and "
-                     "counts votes on sentences without one (gold -1), and MISC votes on sentences "
-                     "that also hold an ORG entity, as wrong.")
-    gaps = [name for name in s["token_lfs"]
-            if s[f"token/{name}_votes"] and abs(s[f"token/{name}_snorkel_emp_acc"]
-                                                 - s[f"token/{name}_accuracy"]) > 1e-9]
-    if not gaps:
-        lines.append("At token level Snorkel's Emp. Acc. equals the measured accuracy (an `O` "
-                     "token is gold -1, which Snorkel counts as wrong, as the definition does).")
+    for level, prefix in (("sentence", ""), ("token", "token/")):
+        pairs = {name: (s[f"{prefix}{name}_snorkel_emp_acc"], s[f"{prefix}{name}_accuracy"])
+                 for name in s[f"{level}_lfs"] if s[f"{prefix}{name}_votes"]}
+        gaps = [f"`{name}` ({emp:.3f} against {acc:.3f})" for name, (emp, acc) in pairs.items()
+                if abs(emp - acc) > 1e-9]
+        lines.append(f"At {level} level Snorkel's Emp. Acc. differs from the measured accuracy for "
+                     f"{', '.join(gaps)}." if gaps else
+                     f"At {level} level Snorkel's Emp. Acc. equals the measured accuracy.")
     return lines
 
 
 def definition_comparison(lf_runs) -> list[str]:
-    """Compare lf_year between the report's regex and whole year tokens, on the same source."""
+    """lf_year's votes under the report's regex and under whole year tokens, on the same source."""
     lines = []
-    for run in lf_runs:
-        if run.summary["lf_definition"] != "report":
-            continue
+    for run in (r for r in lf_runs if r.summary["lf_definition"] == "report"):
         partner = next((r for r in lf_runs if r.summary["lf_definition"] == "tokens"
                         and r.summary["source"] == run.summary["source"]), None)
-        if partner is None:
-            continue
-        report_votes, token_votes = run.summary["lf_year_votes"], partner.summary["lf_year_votes"]
         # Votes, not coverage: --keep-docstart adds rows (on which no LF votes) to one run only.
-        if report_votes > token_votes:
-            lines.append(f"The report's regex makes `lf_year` vote on {report_votes} sentences, "
-                         f"whole year tokens on {token_votes}: {report_votes - token_votes} of the "
-                         f"regex's votes come from sentences whose only \"year\" sits inside a longer "
-                         "token, such as the dateline date `1996-08-30`.")
-        else:
-            lines.append(f"`lf_year` votes on {report_votes} sentences with the report's regex and "
-                         f"{token_votes} with whole year tokens.")
+        if partner is not None:
+            lines.append(f"`lf_year` votes on {run.summary['lf_year_votes']} sentences with the report's "
+                         f"regex and {partner.summary['lf_year_votes']} with whole year tokens.")
     return lines
 
 
 def original_comparison(lf_runs, aggregate_runs, stats_runs) -> list[str]:
     """The report's own numbers beside a run made under the report's conditions."""
-    lf_run = next((r for r in lf_runs if r.summary["lf_definition"] == "report"
-                   and r.summary["keep_docstart"] and r.summary["split"] == "train"), None)
-    agg_run = next((r for r in aggregate_runs if r.summary["lf_definition"] == "report"
-                    and r.summary["keep_docstart"] and r.summary["split"] == "train"), None)
+    lf_run, agg_run = (next((r for r in runs if r.summary["lf_definition"] == "report"
+                             and r.summary["keep_docstart"] and r.summary["split"] == "train"), None)
+                       for runs in (lf_runs, aggregate_runs))
     stats_run = next((r for r in stats_runs if r.summary["keep_docstart"]), None)
     if lf_run is None and agg_run is None:
         return []
-    rows, matches = [], []
-
-    def add(label, original, measured, digits=6):
-        if measured is None:
-            return
-        same = (round(measured, digits) == round(original, digits) if isinstance(original, float)
-                else measured == original)
-        matches.append(same)
-        rows.append([label, original, measured, same])
-
+    pairs = []  # (quantity, the report's number, this run's)
     if stats_run is not None:
-        add("training samples", ORIGINAL_REPORT["num_train_samples"], stats_run.summary["num_train_samples"])
+        pairs.append(("training samples", ORIGINAL_REPORT["num_train_samples"],
+                      stats_run.summary["num_train_samples"]))
     if lf_run is not None:
-        for key in ("lf_year_coverage", "lf_org_suffix_coverage", "lf_year_overlaps",
-                    "lf_org_suffix_overlaps", "lf_year_conflicts", "lf_org_suffix_conflicts"):
-            add(key, ORIGINAL_REPORT[key], round(lf_run.summary[key], 6))
-    rows = [[label, fmt(original, 6), fmt(measured, 6), same] for label, original, measured, same in rows]
+        pairs += [(key, ORIGINAL_REPORT[key], round(lf_run.summary[key], 6))
+                  for key in ORIGINAL_REPORT if key.startswith("lf_")]
     if agg_run is not None:
-        for label, count in ORIGINAL_REPORT["aggregated_label_distribution"].items():
-            add(f"aggregated label {label}", count, agg_run.summary["aggregated_label_distribution"][label])
+        measured = agg_run.summary["aggregated_label_distribution"]
+        pairs += [(f"aggregated label {label}", count, measured[label])
+                  for label, count in ORIGINAL_REPORT["aggregated_label_distribution"].items()]
+    rows = [[label, fmt(original, 6), fmt(measured, 6), measured == original]
+            for label, original, measured in pairs]
+    differ = sum(not row[3] for row in rows)
     out = ["## 4. Against the original report", "",
            "The original report's printed numbers (train split, `-DOCSTART-` rows counted, its "
            "year regex) beside the runs made with `--keep-docstart --lf-definition report`:", "",
            markdown_table(["quantity", "original report", "this run", "same"], rows)]
-    real = not any(r.config.get("smoke") for r in (lf_run, agg_run, stats_run) if r is not None)
-    if all(matches):
+    if not differ:
         out.append("Every number matches the original report.\n")
-    elif real:
-        out.append(f"{matches.count(False)} of {len(matches)} numbers differ from the original "
-                   "report on this data.\n")
+    elif not any(r.config.get("smoke") for r in (lf_run, agg_run, stats_run) if r is not None):
+        out.append(f"{differ} of {len(rows)} numbers differ from the original report on this data.\n")
     else:
-        out.append("These runs used the built-in corpus, not CoNLL-2003, so they are not expected "
-                   f"to match ({matches.count(False)} of {len(matches)} differ); run "
-                   "`scripts/reproduce_q1.sh --conll-dir DIR` on the original files to compare.\n")
+        out.append(f"These runs used the built-in corpus, not CoNLL-2003 ({differ} of {len(rows)} "
+                   "numbers differ); run `scripts/reproduce_q1.sh --conll-dir DIR` on the original "
+                   "files to compare.\n")
     return out
 
 
 def aggregate_section(runs) -> list[str]:
     out = ["## 3. Label aggregation", ""]
-    rows = []
-    for run in runs:
-        distribution = run.summary["aggregated_label_distribution"]
-        rows.append([run.name, run_label(run), distribution["-1"], distribution["0"], distribution["1"],
-                     run.summary["sentence_majority_ties"], run.summary["sentence_majority_coverage"],
-                     run.summary["sentence_majority_accuracy"]])
+    rows = [[run.name, run_label(run),
+             *(run.summary["aggregated_label_distribution"][k] for k in ("-1", "0", "1")),
+             *(run.summary[f"sentence_majority_{k}"] for k in ("ties", "coverage", "accuracy"))]
+            for run in runs]
     out.append("Sentence level, `MajorityLabelVoter` over `lf_year` and `lf_org_suffix` (a label is "
                "correct when the sentence contains a gold entity of its type):\n")
     out.append(markdown_table(["run", "flags", "-1", "0 (MISC/DATE)", "1 (ORG)", "ties",
@@ -296,7 +255,7 @@ def main(argv=None) -> str:
             lines += [" ".join(comparison), ""]
     if by_stage["aggregate"]:
         lines += aggregate_section(by_stage["aggregate"])
-    lines += original_comparison(by_stage["analyze_lfs"], by_stage["aggregate"], by_stage["dataset_stats"])
+    lines += original_comparison(*(by_stage[s] for s in ("analyze_lfs", "aggregate", "dataset_stats")))
     text = "\n".join(lines).rstrip() + "\n"
     write_report(out_path, text)
     return text
