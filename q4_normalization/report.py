@@ -3,19 +3,12 @@
     python -m q4_normalization.report                                   # runs/ -> reports/q4.md
     python -m q4_normalization.report --runs-dir runs/smoke --out reports/q4.md
 
-Reads every `<runs-dir>/q4_normalization/*/` with a summary.json (written by train.py) and writes:
-
-- reports/q4.md: the data the runs used; accuracy, macro F1 and micro F1 on train, val and test
-  for every normalization at batch 128 beside the original report's test accuracy; batch 8
-  against 128 for BN and GN; the runs that diverged; a ranking and comparisons computed from the
-  numbers; the modern-recipe runs when there are any.
-- reports/q4_curves.png: train and validation error and loss per epoch of every variant (every
-  seed, one colour per variant).
-- reports/q4_quantiles.png: the probe layer's 1st/20th/80th/99th percentiles per epoch, one panel
-  per variant (its first seed); reports/q4_quantiles_bs8.png likewise for the batch-8 runs.
-
-Runs with the same normalization, batch size and recipe are the seeds of one variant: a cell is
-their mean ± sample standard deviation, or the value alone for one seed, with the seed count beside.
+Reads every `<runs-dir>/q4_normalization/*/` with a summary.json (written by train.py) and writes
+reports/q4.md (accuracy, macro F1 and micro F1 per split and normalization beside the original
+report's test accuracy, batch 8 against 128 for BN and GN, diverged runs, computed comparisons,
+modern-recipe runs), q4_curves.png (train/val error and loss per epoch, one colour per variant) and
+q4_quantiles.png / q4_quantiles_bs8.png (the probe layer's percentiles per epoch, first seed).
+Runs with the same normalization, batch size and recipe are the seeds of one variant.
 """
 
 from __future__ import annotations
@@ -24,6 +17,8 @@ import argparse
 import math
 import statistics
 from pathlib import Path
+
+import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
@@ -54,13 +49,6 @@ def run_key(run: RunRecord) -> tuple[str, int, str]:
     config = run.config
     return config.get("norm", run.summary.get("norm")), int(config.get("bs", run.summary.get("bs", 0))), \
         config.get("recipe", run.summary.get("recipe", "report"))
-
-
-def group_runs(runs: list[RunRecord]) -> dict[tuple[str, int, str], list[RunRecord]]:
-    groups: dict[tuple[str, int, str], list[RunRecord]] = {}
-    for run in runs:
-        groups.setdefault(run_key(run), []).append(run)
-    return groups
 
 
 def finished(runs: list[RunRecord], key: str) -> list[float]:
@@ -173,13 +161,13 @@ def ranking_paragraphs(groups, keys) -> list[str]:
     runs = {key[0]: groups[key] for key, _ in ranked}
     accuracy = {key[0]: acc for key, acc in ranked}
     if "nn" in accuracy:
-        better = [n for n in accuracy if n != "nn" and accuracy[n] > accuracy["nn"]]
-        text = f"Against no normalization ({fmt_pct(accuracy['nn'])}): "
-        text += (f"{', '.join(NORM_NAMES[n] for n in better)} {'does' if len(better) == 1 else 'do'} better"
-                 if better else "no normalization variant does better")
-        worse = [n for n in accuracy if n not in better and n != "nn"]
+        better = [NORM_NAMES[n] for n in accuracy if n != "nn" and accuracy[n] > accuracy["nn"]]
+        worse = [NORM_NAMES[n] for n in accuracy if n != "nn" and accuracy[n] <= accuracy["nn"]]
+        text = f"Against no normalization ({fmt_pct(accuracy['nn'])}): " + (
+            f"{', '.join(better)} {'does' if len(better) == 1 else 'do'} better" if better
+            else "no normalization variant does better")
         if worse:
-            text += f"; {', '.join(NORM_NAMES[n] for n in worse)} {'does' if len(worse) == 1 else 'do'} not"
+            text += f"; {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} not"
         lines.append(text + ".")
     if "bn" in runs and "torch_bn" in runs:
         report_gap = REPORT_TEST_ACCURACY["bn"] - REPORT_TEST_ACCURACY["torch_bn"]
@@ -193,23 +181,11 @@ def ranking_paragraphs(groups, keys) -> list[str]:
     return lines
 
 
-def micro_f1_note(groups, keys) -> str:
-    gaps = [abs(run.summary[f"{s}_micro_f1"] - run.summary[f"{s}_accuracy"])
-            for key in keys for run in groups[key] for s in SPLITS
-            if f"{s}_micro_f1" in run.summary and f"{s}_accuracy" in run.summary]
-    return f"Largest |micro F1 - accuracy| over these runs: {max(gaps):.1e}." if gaps else ""
-
-
 # ---- figures -------------------------------------------------------------------------------------
 
 def plot_curves(groups, keys, path: Path) -> Path:
     """Error (top) and loss (bottom), train (left) and validation (right); every seed of a variant
     in the variant's colour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharey="row")
     # Loss on a log scale: one early validation spike would flatten every other curve.
     panels = (("error", 100, "error (%)", "linear"), ("loss", 1, "cross-entropy", "log"))
@@ -231,11 +207,6 @@ def plot_curves(groups, keys, path: Path) -> Path:
 
 
 def plot_quantiles(groups, keys, path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns = min(4, len(keys))
     rows = math.ceil(len(keys) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.9 * rows), squeeze=False)
@@ -267,9 +238,7 @@ def data_sentence(runs: list[RunRecord]) -> str:
     size_text = "; ".join(f"{t} train / {v} val / {s} test images" for t, v, s in sizes)
     if smoke:
         return (f"**Data: built-in smoke data ({', '.join(datasets)}; {size_text}), tiny models and a few "
-                f"epochs.** These numbers only show that the pipeline runs end to end; they say nothing "
-                f"about CIFAR-10. Run `bash scripts/reproduce_q4.sh` with CIFAR-10 under data/ for the "
-                f"study.")
+                f"epochs**, not CIFAR-10: the numbers show the pipeline working, not the study's results.")
     return f"Data: {', '.join(datasets)} ({size_text})."
 
 
@@ -280,13 +249,14 @@ def main(argv=None) -> Path:
     if not runs:
         raise DataError(f"no Q4 runs with a summary.json under {Path(args.runs_dir) / 'q4_normalization'}; "
                         f"run bash scripts/reproduce_q4.sh first (--smoke for a quick check)")
-    groups = group_runs(runs)
+    groups: dict[tuple[str, int, str], list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault(run_key(run), []).append(run)
     out = Path(args.out)
     figure_stem = out.with_suffix("")
-
-    main_keys = [key for key in ((norm, args.batch_size, "report") for norm in ORDER) if key in groups]
-    small_keys = [key for key in ((norm, 8, "report") for norm in ORDER) if key in groups]
-    modern_keys = [key for key in ((norm, args.batch_size, "modern") for norm in ORDER) if key in groups]
+    main_keys, small_keys, modern_keys = (
+        [(norm, bs, recipe) for norm in ORDER if (norm, bs, recipe) in groups]
+        for bs, recipe in ((args.batch_size, "report"), (8, "report"), (args.batch_size, "modern")))
     depth = sorted({run.config.get("depth") for run in runs if run.config.get("depth")})
 
     parts = ["# Q4: normalization layers in a ResNet-(6n+2)\n",
@@ -302,9 +272,11 @@ def main(argv=None) -> Path:
         parts.append("\n`report test acc` is the original report's test accuracy.\n")
         parts.append("## Comparison\n")
         parts += [f"- {line}" for line in ranking_paragraphs(groups, main_keys)]
-        note = micro_f1_note(groups, main_keys)
-        if note:
-            parts.append(f"- {note}")
+        gaps = [abs(run.summary[f"{s}_micro_f1"] - run.summary[f"{s}_accuracy"])
+                for key in main_keys for run in groups[key] for s in SPLITS
+                if f"{s}_micro_f1" in run.summary and f"{s}_accuracy" in run.summary]
+        if gaps:
+            parts.append(f"- Largest |micro F1 - accuracy| over these runs: {max(gaps):.1e}.")
         parts.append("")
         curves = plot_curves(groups, main_keys, Path(f"{figure_stem}_curves.png"))
         quantiles = plot_quantiles(groups, main_keys, Path(f"{figure_stem}_quantiles.png"),
@@ -335,20 +307,19 @@ def main(argv=None) -> Path:
             quantiles8 = plot_quantiles(groups, small_keys, Path(f"{figure_stem}_quantiles_bs8.png"),
                                         "probe-layer percentiles per epoch, batch 8")
             parts.append(f"\n![probe-layer quantiles, batch 8]({quantiles8.name})\n")
-    failed = sorted(f"{NORM_NAMES[run_key(run)[0]]} (batch {run_key(run)[1]}, {run_key(run)[2]} recipe, seed "
-                    f"{run.config.get('seed', '?')})" for run in diverged_runs(runs))
+    failed = sorted(f"{NORM_NAMES[norm]} (batch {bs}, {recipe} recipe, seed {run.config.get('seed', '?')})"
+                    for run in diverged_runs(runs) for norm, bs, recipe in [run_key(run)])
     parts.append("\n## Diverged runs\n")
     parts.append(("These runs stopped on a NaN/inf loss and count as diverged in the tables: "
                   + "; ".join(failed) + ".\n") if failed else "None.\n")
     if modern_keys:
-        parts.append("## Modern recipe (lr 0.1 cosine, crop + flip, weight decay 5e-4)\n")
+        parts.append("## Modern recipe (`--recipe modern`)\n")
         parts.append(split_table(groups, modern_keys, "test", with_report=True))
         best_modern = max((mean_metric(groups[k], "test_accuracy") or 0.0, k) for k in modern_keys)
         best_report = max(REPORT_TEST_ACCURACY.values())
         parts.append(f"\nBest modern-recipe variant: {NORM_NAMES[best_modern[1][0]]} at "
-                     f"{fmt_pct(best_modern[0])}, "
-                     f"{'above' if best_modern[0] > best_report else 'not above'} the report's best "
-                     f"({fmt_pct(best_report)}).\n")
+                     f"{fmt_pct(best_modern[0])}, {'above' if best_modern[0] > best_report else 'not above'} "
+                     f"the report's best ({fmt_pct(best_report)}).\n")
     return write_report(out, "\n".join(parts) + "\n")
 
 
