@@ -166,9 +166,8 @@ def data_statement(runs: Sequence[RunRecord]) -> str:
     smoke = {bool(run.config.get("smoke")) for run in runs}
     datasets = sorted({name for run in runs for name in run.config.get("datasets", {}).values()})
     if smoke == {True}:
-        return (f"**Data: built-in smoke sets** ({', '.join(datasets)}: synthetic shapes whose 100 fine "
-                f"classes group into the 10 coarse ones), not CIFAR. These numbers show that the pipeline "
-                f"works; they are not the study's result.")
+        return (f"**Data: built-in smoke sets** ({', '.join(datasets)}), not CIFAR: the numbers show the "
+                f"pipeline working, not the study's result.")
     if smoke == {False}:
         return f"**Data: {', '.join(datasets)}** (the real datasets)."
     return (f"**Data: mixed** — some runs used the built-in smoke sets and some real data "
@@ -197,10 +196,10 @@ def settings_statement(runs: Sequence[RunRecord]) -> str:
 @entry_point
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
-    runs_dir = Path(args.runs_dir)
-    groups, notes = runs_by_order(load_runs(str(runs_dir / "q2_transfer" / "*")))
+    folder = Path(args.runs_dir) / "q2_transfer"
+    groups, notes = runs_by_order(load_runs(str(folder / "*")))
     if not groups:
-        raise DataError(f"no finished q2_transfer runs under {runs_dir / 'q2_transfer'}; run "
+        raise DataError(f"no finished q2_transfer runs under {folder}; run "
                         f"`bash scripts/reproduce_q2.sh` (or with --smoke) first")
     runs = [run for group in groups.values() for run in group]
     out = Path(args.out)
@@ -212,12 +211,8 @@ def main(argv: list[str] | None = None) -> str:
         lines += [f"Missing runs: {', '.join(missing)} (their rows are empty).", ""]
     lines += [f"- {note}" for note in notes] + ([""] if notes else [])
     lines += ["## Results", "",
-              "Mean ± standard deviation over seeds. Every figure is that of the epoch selected on "
-              "validation accuracy (held-out training images); the test split selects nothing. \"vs from "
-              "scratch\" pairs runs by seed (same seed, same images); \"epochs to 90%\" counts epochs of the "
-              "target stage until validation accuracy first reaches 90% of its best; train accuracy is "
-              "over the epoch's augmented batches; forgetting is the source task's test accuracy before "
-              "fine-tuning minus after it, with the selected target backbone and the kept source head.", "",
+              "Mean ± standard deviation over seeds, at the epoch selected on validation accuracy; \"vs "
+              "from scratch\" pairs runs by seed. The columns are defined in q2_transfer/README.md.", "",
               markdown_table(HEADERS, results_rows(groups), align=["l", "l"] + ["r"] * 8),
               f"![convergence]({figure.name})", "", "## Verdicts", "", *verdicts(groups), ""]
     text = "\n".join(lines)
