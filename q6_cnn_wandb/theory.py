@@ -1,22 +1,11 @@
-"""Q6, part 2: the three theory questions, each answered with its derivation and checked.
+"""Q6, part 2: the three theory questions, each answered with its derivation and checked
+(sympy, torch references, the full truth table); a few seconds.
 
     python q6_cnn_wandb/theory.py          # prints the answers and the checks; exit 1 if one fails
     python -m q6_cnn_wandb.theory --quiet  # only the check lines
 
-1. A fully connected network with inputs x1..x3, two hidden layers of three sigmoid units and a
-   softmax output, all weights 1 and all biases 0: what is y as a function of x?
-   Checked symbolically with sympy and numerically with a torch network on random inputs.
-2. For binary classification, minimising the cross-entropy is the same as minimising the KL
-   divergence between the true and the predicted distributions.
-   Checked with torch's own binary cross-entropy, entropy and KL divergence on random
-   distributions, and by two gradient-descent runs (one on each loss) that stay identical.
-3. A network with one hidden layer of threshold units that computes
-   y = (P or Q) xor (not R or not S), with its weights derived from the expanded expression.
-   Checked against the expression on all 16 inputs (and sympy's own DNF of the expression).
-
-Every answer is a function returning its text (`uniform_output_answer()`,
-`cross_entropy_kl_answer()`, `boolean_network_answer()`), imported by report.py; every check is a
-function returning `Check`s. Takes a few seconds (imports included).
+`QUESTIONS` pairs each answer (a function returning its text, shown by report.py) with its check
+(a function returning `Check`s). The questions are summarised in q6_cnn_wandb/README.md.
 """
 
 from __future__ import annotations
@@ -24,11 +13,13 @@ from __future__ import annotations
 import argparse
 import itertools
 from dataclasses import dataclass
-from typing import Callable
 
+import sympy
 import torch
 import torch.nn.functional as F
+from sympy.logic.boolalg import Xor, to_dnf
 from torch import nn
+from torch.distributions import Bernoulli, kl_divergence
 
 from common.cli import HelpFormatter
 
@@ -84,26 +75,18 @@ def uniform_output_network(num_outputs: int) -> nn.Sequential:
 
 def check_uniform_output(samples: int = 1000, seed: int = 0) -> list[Check]:
     checks = []
-    try:
-        import sympy
-    except ImportError:  # sympy comes with torch; without it only the numeric check runs
-        sympy = None
-    if sympy is not None:
-        x = sympy.Matrix(sympy.symbols("x1:4"))
-        sigmoid = lambda z: 1 / (1 + sympy.exp(-z))  # noqa: E731
-        hidden1 = (sympy.ones(3, 3) * x).applyfunc(sigmoid)
-        hidden2 = (sympy.ones(3, 3) * hidden1).applyfunc(sigmoid)
-        for k in (3, 2, 5):
-            logits = sympy.ones(k, 3) * hidden2
-            exps = logits.applyfunc(sympy.exp)
-            y = exps / sum(exps)
-            residual = [sympy.simplify(y_k - sympy.Rational(1, k)) for y_k in y]
-            checks.append(Check(f"q1 symbolic, {k} outputs", all(r == 0 for r in residual),
-                                f"sympy simplifies every y_k - 1/{k} to {residual[0]}"))
-        z = sympy.simplify(logits[0])
-        expected = 3 * sigmoid(3 * sigmoid(sum(x)))
-        checks.append(Check("q1 symbolic logit", sympy.simplify(z - expected) == 0,
-                            f"z_k = {z}"))
+    x = sympy.Matrix(sympy.symbols("x1:4"))
+    sigmoid = lambda z: 1 / (1 + sympy.exp(-z))  # noqa: E731
+    hidden2 = (sympy.ones(3, 3) * (sympy.ones(3, 3) * x).applyfunc(sigmoid)).applyfunc(sigmoid)
+    for k in (3, 2, 5):
+        logits = sympy.ones(k, 3) * hidden2
+        exps = logits.applyfunc(sympy.exp)
+        residual = [sympy.simplify(y_k - sympy.Rational(1, k)) for y_k in exps / sum(exps)]
+        checks.append(Check(f"q1 symbolic, {k} outputs", all(r == 0 for r in residual),
+                            f"sympy simplifies every y_k - 1/{k} to {residual[0]}"))
+    z = sympy.simplify(logits[0])
+    checks.append(Check("q1 symbolic logit", sympy.simplify(z - 3 * sigmoid(3 * sigmoid(sum(x)))) == 0,
+                        f"z_k = {z}"))
     generator = torch.Generator().manual_seed(seed)
     inputs = 10 * torch.randn(samples, 3, generator=generator, dtype=torch.float64)
     for k in (3, 2, 5):
@@ -140,24 +123,19 @@ def binary_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def check_cross_entropy_kl(samples: int = 1000, seed: int = 0) -> list[Check]:
-    from torch.distributions import Bernoulli, kl_divergence
-
     generator = torch.Generator().manual_seed(seed)
     p = 0.01 + 0.98 * torch.rand(samples, generator=generator, dtype=torch.float64)
     q = 0.01 + 0.98 * torch.rand(samples, generator=generator, dtype=torch.float64)
     checks = []
-
     # torch's own binary cross-entropy, entropy and KL as the references.
     cross_entropy = F.binary_cross_entropy(q, p, reduction="none")
     identity = Bernoulli(probs=p).entropy() + kl_divergence(Bernoulli(probs=p), Bernoulli(probs=q))
     error = (cross_entropy - identity).abs().max().item()
     checks.append(Check("q2 CE = H(p) + KL(p||q)", error < 1e-12,
                         f"max |BCE - (H + KL)| = {error:.1e} over {samples} random (p, q)"))
-
     hard = (p > 0.5).double()  # one-hot labels: H = 0, CE = KL
     error = (F.binary_cross_entropy(q, hard, reduction="none") - binary_kl(hard, q)).abs().max().item()
     checks.append(Check("q2 hard labels: CE = KL", error < 1e-12, f"max |CE - KL| = {error:.1e}"))
-
     # Same gradient with respect to the model's parameters (a logistic regression on random data).
     features = torch.randn(samples, 4, generator=generator, dtype=torch.float64)
     weights = torch.randn(4, generator=generator, dtype=torch.float64, requires_grad=True)
@@ -167,7 +145,6 @@ def check_cross_entropy_kl(samples: int = 1000, seed: int = 0) -> list[Check]:
     error = (grad_ce - grad_kl).abs().max().item()
     checks.append(Check("q2 same gradient", error < 1e-12,
                         f"max |dCE/dw - dKL/dw| = {error:.1e} (logistic regression, soft labels)"))
-
     # Gradient descent on either objective follows the same path and ends at the same weights.
     ends = []
     for objective in (lambda q_: F.binary_cross_entropy(q_, p), lambda q_: binary_kl(p, q_).mean()):
@@ -181,7 +158,6 @@ def check_cross_entropy_kl(samples: int = 1000, seed: int = 0) -> list[Check]:
     error = (ends[0] - ends[1]).abs().max().item()
     checks.append(Check("q2 same minimiser", error < 1e-9,
                         f"200 SGD steps on CE and on KL end {error:.1e} apart"))
-
     # Minimum over q of CE(p, q) is at q = p (grid search), where CE = H(p).
     grid = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
     p_few = p[:50]
@@ -199,29 +175,20 @@ def target_function(p: int, q: int, r: int, s: int) -> int:
     return int(bool(p or q) != bool((not r) or (not s)))
 
 
-# Inputs ordered (P, Q, R, S). One hidden threshold unit per product term of the expansion
-# y = P.R.S + Q.R.S + P'.Q'.R' + P'.Q'.S': weight +1 for a plain literal, -1 for a negated one,
-# bias 0.5 - (number of plain literals); the output unit is an OR of the four.
+# Inputs ordered (P, Q, R, S); one hidden unit per product term, derived in boolean_network_answer().
 HIDDEN_TERMS = ("P R S", "Q R S", "not P, not Q, not R", "not P, not Q, not S")
-HIDDEN_WEIGHTS = torch.tensor([[1., 0., 1., 1.],
-                               [0., 1., 1., 1.],
-                               [-1., -1., -1., 0.],
-                               [-1., -1., 0., -1.]])
+HIDDEN_WEIGHTS = torch.tensor([[1., 0., 1., 1.], [0., 1., 1., 1.], [-1., -1., -1., 0.], [-1., -1., 0., -1.]])
 HIDDEN_BIAS = torch.tensor([-2.5, -2.5, 0.5, 0.5])
 OUTPUT_WEIGHTS = torch.tensor([1., 1., 1., 1.])
 OUTPUT_BIAS = torch.tensor(-0.5)
-# The factored form: (P or Q) and R and S, or (not P and not Q and not (R and S)): two units.
-COMPACT_HIDDEN_WEIGHTS = torch.tensor([[1., 1., 2., 2.], [-2., -2., -1., -1.]])
-COMPACT_HIDDEN_BIAS = torch.tensor([-4.5, 1.5])
-COMPACT_OUTPUT_WEIGHTS = torch.tensor([1., 1.])
-COMPACT_OUTPUT_BIAS = torch.tensor(-0.5)
+# The factored form, (P or Q) and R and S, or (not P and not Q and not (R and S)), in two units:
+# (hidden weights, hidden bias, output weights, output bias).
+FACTORED = (torch.tensor([[1., 1., 2., 2.], [-2., -2., -1., -1.]]), torch.tensor([-4.5, 1.5]),
+            torch.tensor([1., 1.]), torch.tensor(-0.5))
 
 
-def threshold_network(inputs: torch.Tensor, hidden_weights: torch.Tensor, hidden_bias: torch.Tensor,
-                      output_weights: torch.Tensor, output_bias: torch.Tensor,
-                      activation: Callable[[torch.Tensor], torch.Tensor] | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(hidden, output) of a one-hidden-layer network; the activation defaults to the step
+def threshold_network(inputs, hidden_weights, hidden_bias, output_weights, output_bias, activation=None):
+    """(hidden, output) tensors of a one-hidden-layer network; the activation defaults to the step
     function step(z) = 1 if z > 0 else 0."""
     activation = activation or (lambda z: (z > 0).float())
     hidden = activation(inputs @ hidden_weights.T + hidden_bias)
@@ -247,14 +214,11 @@ def truth_table() -> str:
 
 def linear_text(weights: torch.Tensor, bias: torch.Tensor) -> str:
     """[1, 0, -1, 1], -1.5 -> 'P - R + S - 1.5' (zero weights left out)."""
-    text = ""
-    for weight, name in zip(weights.tolist(), "PQRS"):
-        if weight:
-            sign = "-" if weight < 0 else ("+" if text else "")
-            magnitude = "" if abs(weight) == 1 else f"{abs(weight):g}"
-            text += f"{' ' if text else ''}{sign}{' ' if text else ''}{magnitude}{name}"
     bias = float(bias)
-    return f"{text} {'-' if bias < 0 else '+'} {abs(bias):g}"
+    terms = [(w, name if abs(w) == 1 else f"{abs(w):g}{name}")
+             for w, name in zip(weights.tolist(), "PQRS") if w] + [(bias, f"{abs(bias):g}")]
+    text = " ".join(f"{'-' if w < 0 else '+'} {term}" for w, term in terms)
+    return text[2:] if text[0] == "+" else "-" + text[2:]
 
 
 def boolean_network_answer() -> str:
@@ -275,8 +239,8 @@ Inputs (P, Q, R, S) in {{0, 1}}:
 {weights}
   y  = step(h1 + h2 + h3 + h4 - 0.5)
 Factoring gives a smaller network with two hidden units:
-  (P or Q) R S = step({linear_text(COMPACT_HIDDEN_WEIGHTS[0], COMPACT_HIDDEN_BIAS[0])}),  \
-P' Q' (R S)' = step({linear_text(COMPACT_HIDDEN_WEIGHTS[1], COMPACT_HIDDEN_BIAS[1])}),
+  (P or Q) R S = step({linear_text(FACTORED[0][0], FACTORED[1][0])}),  \
+P' Q' (R S)' = step({linear_text(FACTORED[0][1], FACTORED[1][1])}),
   y = step(h1 + h2 - 0.5).
 With sigmoid units instead of steps, multiply every weight and bias by 20: each unit is then
 within 1e-4 of 0 or 1.
@@ -288,25 +252,17 @@ def check_boolean_network() -> list[Check]:
     inputs = all_inputs()
     expected = torch.tensor([target_function(*row) for row in inputs.int().tolist()], dtype=torch.float32)
     checks = []
-    networks = {
-        "q3 four-unit network (sum of products)": (HIDDEN_WEIGHTS, HIDDEN_BIAS, OUTPUT_WEIGHTS, OUTPUT_BIAS),
-        "q3 two-unit network (factored)": (COMPACT_HIDDEN_WEIGHTS, COMPACT_HIDDEN_BIAS,
-                                           COMPACT_OUTPUT_WEIGHTS, COMPACT_OUTPUT_BIAS),
-    }
-    for name, parameters in networks.items():
+    sum_of_products = (HIDDEN_WEIGHTS, HIDDEN_BIAS, OUTPUT_WEIGHTS, OUTPUT_BIAS)
+    for name, parameters in (("q3 four-unit network (sum of products)", sum_of_products),
+                             ("q3 two-unit network (factored)", FACTORED)):
         _, output = threshold_network(inputs, *parameters)
         wrong = int((output != expected).sum())
         checks.append(Check(name, wrong == 0, f"{16 - wrong}/16 truth-table rows match the expression"))
-    scaled = [20 * tensor for tensor in networks["q3 four-unit network (sum of products)"]]
+    scaled = [20 * tensor for tensor in sum_of_products]
     _, output = threshold_network(inputs, *scaled, activation=torch.sigmoid)
     error = (output - expected).abs().max().item()
     checks.append(Check("q3 sigmoid units, weights x20", error < 1e-3,
                         f"max |output - y| = {error:.1e} over the 16 rows"))
-    try:
-        import sympy
-        from sympy.logic.boolalg import Xor, to_dnf
-    except ImportError:
-        return checks
     P, Q, R, S = sympy.symbols("P Q R S")
     expression = Xor(P | Q, ~R | ~S)
     expansion = (P & R & S) | (Q & R & S) | (~P & ~Q & ~R) | (~P & ~Q & ~S)
@@ -317,7 +273,7 @@ def check_boolean_network() -> list[Check]:
     return checks
 
 
-QUESTIONS: list[tuple[Callable[[], str], Callable[..., list[Check]]]] = [
+QUESTIONS = [  # (answer, its checks)
     (uniform_output_answer, check_uniform_output),
     (cross_entropy_kl_answer, check_cross_entropy_kl),
     (boolean_network_answer, lambda samples=1000, seed=0: check_boolean_network()),
@@ -336,10 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
         question_checks = check_fn(samples=args.samples, seed=args.seed)
         if not args.quiet:
             print(answer_fn() + "\n")
-        for check in question_checks:
-            print(check.line())
-        if not args.quiet:
-            print()
+        print("\n".join(check.line() for check in question_checks) + ("" if args.quiet else "\n"))
         checks += question_checks
     failed = [check.name for check in checks if not check.passed]
     print(f"{len(checks) - len(failed)}/{len(checks)} checks passed"

@@ -5,10 +5,9 @@
     wandb sync runs/q6_cnn_wandb/*/wandb/offline-run-*      # the runs are offline by default
     python -m q6_cnn_wandb.wandb_report --entity ENTITY --wandb-mode online
 
-Prints the report's URL. Its text blocks are report.py's sections rendered from the run folders
-under --runs-dir; its charts read the same runs from W&B. The combined confusion-matrix figure is
-logged to a run of its own (job type `report`) for the report to show. Any mode but online, or no
-`wandb login`, stops with one line and exit status 2. Blocks: see q6_cnn_wandb/README.md.
+Prints the report's URL. Text blocks are report.py's sections rendered from --runs-dir; charts
+read the same runs from W&B; the combined confusion-matrix figure is logged to a run of job type
+`report`. Any mode but online, or no `wandb login`, stops with one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -47,9 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_report(entity: str, project: str, title: str, cnn_runs: list[RunRecord],
                  mlp_runs: list[RunRecord], figure_run_id: str):
-    """The report object, not saved. Constructing it needs neither the network nor an API key as
-    long as `entity` is given (the default entity is looked up on the server); saving, and
-    serialising a runset, do."""
+    """The report object, not saved: building it needs no network or API key once `entity` is given
+    (else the default entity is looked up on the server); saving it, and serialising a runset, do."""
     import wandb_workspaces.reports.v2 as wr
     from wandb_workspaces import expr
 
@@ -63,9 +61,9 @@ def build_report(entity: str, project: str, title: str, cnn_runs: list[RunRecord
                         filters=expr.And(expr.Metric("ID") == figure_run_id))
     wide = wr.Layout(w=24, h=16)
     intro = (f"{describe_data(cnn_runs + mlp_runs)}\n\nLeNet-5 trained under the assignment's four "
-             f"configurations ({len(cnn_runs)} runs) and an MLP on ResNet-34 features ({len(mlp_runs)} runs). "
-             f"The charts read the runs from W&B; the tables and verdicts are computed from their run "
-             f"folders by `q6_cnn_wandb/report.py`, as in `reports/q6.md`.")
+             f"configurations ({len(cnn_runs)} runs) and an MLP on ResNet-34 features ({len(mlp_runs)} "
+             f"runs). The charts read the runs from W&B; the tables and verdicts are computed from their "
+             f"run folders by `q6_cnn_wandb/report.py`, as in `reports/q6.md`.")
     return wr.Report(entity=entity, project=project, title=title, width="fluid", blocks=[
         wr.MarkdownBlock(intro),
         wr.H1("Training curves of the four configurations"),
@@ -100,7 +98,7 @@ def log_confusion_figure(entity: str, project: str, cnn_runs: list[RunRecord]) -
         run = wandb.init(entity=entity, project=project, name="q6-report-figures", job_type="report",
                          dir=folder, mode="online",
                          settings=wandb.Settings(silent=True, console="off", x_disable_stats=True))
-        run.log({FIGURE_KEY: wandb.Image(str(figure), caption="confusion matrices of the four configurations")})
+        run.log({FIGURE_KEY: wandb.Image(str(figure), caption="the four configurations' confusion matrices")})
         run_id = run.id
         run.finish()
     return run_id
