@@ -1,13 +1,8 @@
-"""Render reports/q2.md from the Q2 runs: transfer in both directions against from-scratch
-baselines, over every seed, on the test accuracy of the epoch selected on validation accuracy.
+"""Render reports/q2.md (mean ± std over seeds, verdicts by a stated rule) and q2_convergence.png
+from the runs under `<runs-dir>/q2_transfer/`; of several runs of one order and seed, the newest
+counts. What the numbers mean is discussed in q2_transfer/README.md.
 
-    python -m q2_transfer.report --runs-dir runs --out reports/q2.md
-    python -m q2_transfer.report --runs-dir runs/smoke             # after reproduce_q2.sh --smoke
-
-Reads every `<runs-dir>/q2_transfer/*/summary.json` (of several runs of one order and seed, the
-newest) and writes a table of mean ± std over seeds, reports/q2_convergence.png (target-task test
-accuracy per epoch, mean ± std band) and short verdicts, each with the rule that decides it. What
-the numbers mean is discussed in q2_transfer/README.md.
+    python -m q2_transfer.report --runs-dir runs/smoke --out reports/q2.md
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
-"""Render reports/q4.md from the Q4 run folders (never typed by hand).
+"""Render reports/q4.md, q4_curves.png and the probe-percentile figures q4_quantiles.png and
+q4_quantiles_bs8.png from the train.py runs under `<runs-dir>/q4_normalization/`. Runs with the
+same normalization, batch size and recipe are the seeds of one variant.
 
-    python -m q4_normalization.report                                   # runs/ -> reports/q4.md
     python -m q4_normalization.report --runs-dir runs/smoke --out reports/q4.md
-
-Reads every `<runs-dir>/q4_normalization/*/` with a summary.json (written by train.py) and writes
-reports/q4.md (accuracy, macro F1 and micro F1 per split and normalization beside the original
-report's test accuracy, batch 8 against 128 for BN and GN, diverged runs, computed comparisons,
-modern-recipe runs), q4_curves.png (train/val error and loss per epoch, one colour per variant) and
-q4_quantiles.png / q4_quantiles_bs8.png (the probe layer's percentiles per epoch, first seed).
-Runs with the same normalization, batch size and recipe are the seeds of one variant.
 """
 
 from __future__ import annotations
@@ -57,8 +51,7 @@ def finished(runs: list[RunRecord], key: str) -> list[float]:
 
 
 def mean_metric(runs: list[RunRecord], key: str) -> float | None:
-    values = finished(runs, key)
-    return statistics.fmean(values) if values else None
+    return statistics.fmean(values) if (values := finished(runs, key)) else None
 
 
 def mean_std_cell(runs: list[RunRecord], key: str) -> str:
@@ -131,8 +124,7 @@ def batch_size_table(groups, recipe: str, main_bs: int) -> tuple[str, list[str]]
         notes.append(f"{NORM_NAMES[larger]} loses more test accuracy from batch {main_bs} to 8."
                      if drops[larger] > 0 else f"Neither loses test accuracy from batch {main_bs} to 8.")
     headers = ["normalization", f"test acc, batch {main_bs}", "seeds", "test acc, batch 8", "seeds"]
-    table = markdown_table(headers, rows) if rows else ""
-    return table, notes
+    return (markdown_table(headers, rows) if rows else ""), notes
 
 
 # ---- comparisons ---------------------------------------------------------------------------------
@@ -267,10 +259,9 @@ def main(argv=None) -> Path:
              f"q4_normalization.report` from {len(runs)} run folder(s) under `{args.runs_dir}`.\n"]
     if main_keys:
         for split in SPLITS:
-            parts.append(f"## {split.capitalize()} split, batch {args.batch_size}\n")
-            parts.append(split_table(groups, main_keys, split, with_report=(split == "test")))
-        parts.append("\n`report test acc` is the original report's test accuracy.\n")
-        parts.append("## Comparison\n")
+            parts += [f"## {split.capitalize()} split, batch {args.batch_size}\n",
+                      split_table(groups, main_keys, split, with_report=(split == "test"))]
+        parts += ["\n`report test acc` is the original report's test accuracy.\n", "## Comparison\n"]
         parts += [f"- {line}" for line in ranking_paragraphs(groups, main_keys)]
         gaps = [abs(run.summary[f"{s}_micro_f1"] - run.summary[f"{s}_accuracy"])
                 for key in main_keys for run in groups[key] for s in SPLITS
@@ -281,13 +272,13 @@ def main(argv=None) -> Path:
         curves = plot_curves(groups, main_keys, Path(f"{figure_stem}_curves.png"))
         quantiles = plot_quantiles(groups, main_keys, Path(f"{figure_stem}_quantiles.png"),
                                    "probe-layer activations: 1st/20th/80th/99th percentiles per epoch")
-        parts.append("## Error and loss curves\n")
-        parts.append(f"![train and validation error and loss of every variant]({curves.name})\n")
-        parts.append("## Feature distributions\n")
-        parts.append("Percentiles of one fixed normalization layer's output (the probe, train.py "
-                     "`--probe-layer`) on a fixed validation batch after every epoch (epoch 0: at "
-                     "initialisation), for each variant's first seed.\n")
-        parts.append(f"![probe-layer quantiles per epoch]({quantiles.name})\n")
+        parts += ["## Error and loss curves\n",
+                  f"![train and validation error and loss of every variant]({curves.name})\n",
+                  "## Feature distributions\n",
+                  "Percentiles of one fixed normalization layer's output (the probe, train.py "
+                  "`--probe-layer`) on a fixed validation batch after every epoch (epoch 0: at "
+                  "initialisation), for each variant's first seed.\n",
+                  f"![probe-layer quantiles per epoch]({quantiles.name})\n"]
         spread = []
         for key in main_keys:
             low, high = (groups[key][0].series("epoch", name)[1] for name in ("probe_q01", "probe_q99"))
@@ -299,22 +290,20 @@ def main(argv=None) -> Path:
             parts.append(markdown_table(["normalization", "1st..99th pct at init", "1st..99th pct at the end",
                                          "spread end / init"], spread))
     if args.batch_size != 8:
-        parts.append(f"\n## Batch size {args.batch_size} against 8 (BN and GN)\n")
         table, notes = batch_size_table(groups, "report", args.batch_size)
-        parts.append(table if table else "No batch-8 runs were found.\n")
-        parts += [f"- {note}" for note in notes]
+        parts += [f"\n## Batch size {args.batch_size} against 8 (BN and GN)\n",
+                  table or "No batch-8 runs were found.\n", *(f"- {note}" for note in notes)]
         if small_keys:
             quantiles8 = plot_quantiles(groups, small_keys, Path(f"{figure_stem}_quantiles_bs8.png"),
                                         "probe-layer percentiles per epoch, batch 8")
             parts.append(f"\n![probe-layer quantiles, batch 8]({quantiles8.name})\n")
     failed = sorted(f"{NORM_NAMES[norm]} (batch {bs}, {recipe} recipe, seed {run.config.get('seed', '?')})"
                     for run in diverged_runs(runs) for norm, bs, recipe in [run_key(run)])
-    parts.append("\n## Diverged runs\n")
-    parts.append(("These runs stopped on a NaN/inf loss and count as diverged in the tables: "
-                  + "; ".join(failed) + ".\n") if failed else "None.\n")
+    parts += ["\n## Diverged runs\n", ("These runs stopped on a NaN/inf loss and count as diverged in the "
+                                       "tables: " + "; ".join(failed) + ".\n") if failed else "None.\n"]
     if modern_keys:
-        parts.append("## Modern recipe (`--recipe modern`)\n")
-        parts.append(split_table(groups, modern_keys, "test", with_report=True))
+        parts += ["## Modern recipe (`--recipe modern`)\n",
+                  split_table(groups, modern_keys, "test", with_report=True)]
         best_modern = max((mean_metric(groups[k], "test_accuracy") or 0.0, k) for k in modern_keys)
         best_report = max(REPORT_TEST_ACCURACY.values())
         parts.append(f"\nBest modern-recipe variant: {NORM_NAMES[best_modern[1][0]]} at "
