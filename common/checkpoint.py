@@ -95,7 +95,8 @@ def restore(state: dict[str, Any], model: torch.nn.Module | None = None,
 def resume_if_requested(args: Any, path: str | os.PathLike, model: torch.nn.Module,
                         optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
                         must_match: Sequence[str] = (),
-                        map_location: str | torch.device = "cpu", restore_rng: bool = True) -> dict[str, Any] | None:
+                        map_location: str | torch.device = "cpu",
+                        restore_rng: bool = True) -> dict[str, Any] | None:
     """With `args.resume`, load `path` into the given objects and return the checkpoint (None when
     not resuming). The checkpoint's recorded arguments named in `must_match` are compared with the
     command's BEFORE any weights are loaded: a checkpoint written with other settings (another
@@ -109,8 +110,8 @@ def resume_if_requested(args: Any, path: str | os.PathLike, model: torch.nn.Modu
     recorded = state.get("args") or {}
     differing = [key for key in must_match if recorded.get(key) != getattr(args, key, None)]
     if differing:
-        flags = ", ".join(f"--{key.replace('_', '-')} {recorded.get(key)!r} (now {getattr(args, key, None)!r})"
-                          for key in differing)
+        flags = ", ".join(f"--{key.replace('_', '-')} {recorded.get(key)!r} "
+                          f"(now {getattr(args, key, None)!r})" for key in differing)
         raise DataError(f"--resume: {path} was written with {flags}; resume with the same flags "
                         f"or start afresh without --resume")
     return restore(state, model, optimizer, scheduler, restore_rng)

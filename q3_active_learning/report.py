@@ -90,7 +90,8 @@ def class_balance_rows(runs: dict[str, list]) -> list[list]:
         shares = [c / total for c in counts if c]
         balance = -sum(p * math.log(p) for p in shares) / math.log(len(counts))
         names = runs[method][0].summary.get("class_names") or list(range(len(counts)))
-        low, high = min(range(len(counts)), key=counts.__getitem__), max(range(len(counts)), key=counts.__getitem__)
+        low = min(range(len(counts)), key=counts.__getitem__)
+        high = max(range(len(counts)), key=counts.__getitem__)
         rows.append([method, total, f"{names[low]} ({counts[low]})", f"{names[high]} ({counts[high]})",
                      f"{balance:.3f}"])
     return rows
@@ -216,7 +217,8 @@ def selection_seconds(runs) -> float:
 
 def recipe_line(summary: dict) -> str:
     return (f"Training per episode: {summary.get('epochs', 10)} epochs"
-            + (", random crop and flip of the labeled images" if summary.get("augment") else ", no augmentation")
+            + (", random crop and flip of the labeled images" if summary.get("augment")
+               else ", no augmentation")
             + ".")
 
 
@@ -282,7 +284,8 @@ def main(argv=None) -> str:
                                  class_balance_rows(by_method)),
                   "Mean selection time per query episode (seconds, scoring the pool plus picking):\n",
                   markdown_table(["method", "seconds"], timing)]
-        training = [(method, episode_training_figure(by_method[method], out.parent / f"{stem}_{method}_episodes.png"))
+        training = [(method, episode_training_figure(by_method[method],
+                                                     out.parent / f"{stem}_{method}_episodes.png"))
                     for method in ordered]
         parts += [f"![{method}: training per episode]({path})" for method, path in training if path]
         parts.append("")

@@ -100,7 +100,8 @@ def group_runs(runs: Sequence[RunRecord]) -> dict[tuple[str, str, str], Row]:
     """{(data, variant, recipe): Row}."""
     groups: dict[tuple[str, str, str], list[RunRecord]] = {}
     for run in runs:
-        groups.setdefault((data_of(run), variant_of(run), run.summary.get("recipe", "report")), []).append(run)
+        key = (data_of(run), variant_of(run), run.summary.get("recipe", "report"))
+        groups.setdefault(key, []).append(run)
     return {key: Row(members) for key, members in sorted(groups.items())}
 
 
@@ -138,15 +139,20 @@ def report1_table(rows: Mapping[str, Row], recipe: str) -> str:
             continue
         mean = row.mean("test_f1")
         gap = f"{points(mean - original):+.1f}" if original else "—"
-        table.append([section, description, row.cell("test_f1"), original_cell, gap, row.cell("test_precision"),
-                      row.cell("test_recall"), row.cell("test_weighted_f1"), row.cell("test_macro_f1"),
-                      row.cell("val_f1"), f"{row.summary['best_epoch']}/{row.summary.get('epochs_run', row.summary['epochs'])}"])
-    text = markdown_table(["row", "model", "test micro-F1", "original", "points vs original", "test P", "test R",
-                           "test weighted F1", "test macro-F1", "val micro-F1", "best / run epochs"], table,
-                          align=["l", "l"] + ["r"] * 9)
+        table.append([section, description, row.cell("test_f1"), original_cell, gap,
+                      row.cell("test_precision"), row.cell("test_recall"), row.cell("test_weighted_f1"),
+                      row.cell("test_macro_f1"), row.cell("val_f1"), epochs_cell(row.summary)])
+    headers = ["row", "model", "test micro-F1", "original", "points vs original", "test P", "test R",
+               "test weighted F1", "test macro-F1", "val micro-F1", "best / run epochs"]
+    text = markdown_table(headers, table, align=["l", "l"] + ["r"] * 9)
     if recipe == "modern":
         text += "\n" + target_verdict(rows) + "\n"
     return text
+
+
+def epochs_cell(summary: dict) -> str:
+    """The kept (best validation) epoch over the epochs run."""
+    return f"{summary['best_epoch']}/{summary.get('epochs_run', summary['epochs'])}"
 
 
 def target_verdict(rows: Mapping[str, Row]) -> str:
@@ -186,9 +192,11 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
     a, b = with_feature.mean("test_f1"), without.mean("test_f1")
     result = verdict(a - b)
     if result == "no clear difference":
-        text = f"adding {feature} makes no clear difference to test micro-F1 ({fmt(a)} vs {fmt(b)}, {points(a - b):+.1f} points)"
+        text = (f"adding {feature} makes no clear difference to test micro-F1 ({fmt(a)} vs {fmt(b)}, "
+                f"{points(a - b):+.1f} points)")
     else:
-        text = f"adding {feature} makes test micro-F1 {result}: {fmt(a)} vs {fmt(b)} ({points(a - b):+.1f} points)"
+        text = (f"adding {feature} makes test micro-F1 {result}: {fmt(a)} vs {fmt(b)} "
+                f"({points(a - b):+.1f} points)")
     precision = points(with_feature.mean("test_precision") - without.mean("test_precision"))
     recall = points(with_feature.mean("test_recall") - without.mean("test_recall"))
     text += f"; precision {precision:+.1f} points, recall {recall:+.1f} points"
@@ -205,7 +213,8 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
     original_a, original_b = originals.get(with_name), originals.get(without_name)
     if original_a is not None and original_b is not None:
         original_result = verdict(original_a - original_b)
-        described = {"better": "a better F1", "worse": "a worse F1", "no clear difference": "no clear difference"}
+        described = {"better": "a better F1", "worse": "a worse F1",
+                     "no clear difference": "no clear difference"}
         text += (f". In the original report the same change gave {described[original_result]} "
                  f"({original_a:.2f} vs {original_b:.2f}); "
                  f"this run {'agrees' if original_result == result else 'does not agree'}")
@@ -221,8 +230,9 @@ def figures(rows: Mapping[str, Row], out: Path, stem: str) -> list[str]:
     for name, run in present.items():
         losses[f"{name} train"] = run.series("epoch", "train_loss")
         losses[f"{name} val"] = run.series("epoch", "val_loss")
-    for series, suffix, title, ylabel in ((f1, "val_f1", "Validation entity micro-F1 per epoch", "val micro-F1"),
-                                          (losses, "loss", "Loss per token, training and validation", "loss")):
+    plots = ((f1, "val_f1", "Validation entity micro-F1 per epoch", "val micro-F1"),
+             (losses, "loss", "Loss per token, training and validation", "loss"))
+    for series, suffix, title, ylabel in plots:
         series = {name: xy for name, xy in series.items() if xy[0]}
         if series:
             path = plot_curves(series, out.parent / f"q5_{suffix}_{stem}.png", title=title, ylabel=ylabel)
@@ -239,16 +249,16 @@ def multilingual_table(rows: Mapping[tuple[str, str, str], Row]) -> str | None:
         tokens = s.get("token_report", {}).get("test", {})
         padded = s.get("token_report_with_padding", {}).get("test", {})
         table.append([s.get("lang"), s.get("granularity"), s.get("num_tags"), row.cell("test_f1"),
-                      row.cell("test_macro_f1"), row.cell("test_weighted_f1"), fmt_pct(tokens.get("accuracy")),
-                      fmt(tokens.get("macro_f1")), fmt(tokens.get("weighted_f1")), fmt_pct(padded.get("accuracy")),
-                      fmt(padded.get("macro_f1")), fmt(padded.get("weighted_f1")),
-                      f"{s['best_epoch']}/{s.get('epochs_run', s['epochs'])}"])
+                      row.cell("test_macro_f1"), row.cell("test_weighted_f1"),
+                      *[cell for report in (tokens, padded) for cell in
+                        (fmt_pct(report.get("accuracy")), fmt(report.get("macro_f1")),
+                         fmt(report.get("weighted_f1")))], epochs_cell(s)])
     if not table:
         return None
-    return markdown_table(["lang", "types", "labels", "entity micro-F1", "entity macro-F1", "entity weighted F1",
-                           "token acc", "token macro F1", "token weighted F1", "token acc (padded)",
-                           "token macro F1 (padded)", "token weighted F1 (padded)", "best / run epochs"], table,
-                          align=["l", "l"] + ["r"] * 11)
+    return markdown_table(["lang", "types", "labels", "entity micro-F1", "entity macro-F1",
+                           "entity weighted F1", "token acc", "token macro F1", "token weighted F1",
+                           "token acc (padded)", "token macro F1 (padded)", "token weighted F1 (padded)",
+                           "best / run epochs"], table, align=["l", "l"] + ["r"] * 11)
 
 
 def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
@@ -258,7 +268,8 @@ def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
     if padded:
         gap = max(points(s["test_token_accuracy_with_padding"] - s["test_token_accuracy"]) for s in padded)
         sentences.append(f"Counting padding as correct, as report 2 did, raises token accuracy by up to "
-                         f"{gap:.1f} points; entity F1 is unaffected by padding and is the figure to compare.")
+                         f"{gap:.1f} points; entity F1 is unaffected by padding and is the figure to "
+                         "compare.")
     by_lang: dict[str, dict[str, float]] = {}
     for s in multi:
         by_lang.setdefault(s["lang"], {})[s["granularity"]] = s["test_f1"]
@@ -266,7 +277,8 @@ def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
         if "fine" in scores and "coarse" in scores:
             difference = scores["coarse"] - scores["fine"]
             relation = {"no clear difference": "the same entity F1, within noise, as",
-                        "better": "a higher entity F1 than", "worse": "a lower entity F1 than"}[verdict(difference)]
+                        "better": "a higher entity F1 than",
+                        "worse": "a lower entity F1 than"}[verdict(difference)]
             sentences.append(f"{lang}: coarse tags give {relation} fine tags ({fmt(scores['coarse'])} vs "
                              f"{fmt(scores['fine'])}, {points(difference):+.1f} points).")
     return " ".join(sentences)

@@ -119,7 +119,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--clip-norm", type=float, default=None,
                        help="clip the gradients' global L2 norm (0: off; the recipe's 5)")
     train.add_argument("--patience", type=int, default=None,
-                       help="stop after this many epochs without a better validation F1 (0: off; the recipe's)")
+                       help="stop after this many epochs without a better validation F1 "
+                            "(0: off; the recipe's)")
     train.add_argument("--eval-batch-size", type=int, default=512, help="sentences per evaluation batch")
     add_threads_arg(train, why=". On a machine busy with other jobs, 1 can be several times faster "
                                "for these small matrices")
@@ -163,7 +164,8 @@ def data_name(args: argparse.Namespace) -> str:
 
 def run_name(args: argparse.Namespace) -> str:
     """gmb-glove-char-ln-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ..."""
-    return ("smoke-" if args.smoke else "") + f"{data_name(args)}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
+    name = f"{data_name(args)}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
+    return ("smoke-" if args.smoke else "") + name
 
 
 # ---- evaluation ----

@@ -175,8 +175,9 @@ def confusion_section(cnn_runs: list[RunRecord], out: Path) -> str:
 
 def curves_section(runs: list[RunRecord], out: Path) -> str:
     figures = []
-    for key, title, logy in (("train_loss", "training loss", True), ("val_loss", "validation loss", True),
-                             ("val_accuracy", "validation accuracy", False), ("test_accuracy", "test accuracy", False)):
+    plots = (("train_loss", "training loss", True), ("val_loss", "validation loss", True),
+             ("val_accuracy", "validation accuracy", False), ("test_accuracy", "test accuracy", False))
+    for key, title, logy in plots:
         series = {run.name: run.series("epoch", key) for run in runs if run.series("epoch", key)[0]}
         if not series:
             continue
@@ -319,8 +320,8 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
         s = run.summary
         if s.get("kind") == "cnn":
             target = f">= {fmt_pct(TARGET_ACCURACY, 0)} (best row)" if s.get("augment") else "—"
-            rows.append(["Q6 CIFAR-10", config_label(s), f"test accuracy (epoch selected on {s['selected_on']})",
-                         fmt_pct(s["test_accuracy"]), "—", target])
+            measure = f"test accuracy (epoch selected on {s['selected_on']})"
+            rows.append(["Q6 CIFAR-10", config_label(s), measure, fmt_pct(s["test_accuracy"]), "—", target])
         else:
             rows.append(["Q6 CIFAR-10", f"ResNet-34 features ({s['weights_label']}) + MLP", "test accuracy",
                          fmt_pct(s["test_accuracy"]), "—", "—"])

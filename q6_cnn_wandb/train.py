@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
-from common.cli import HelpFormatter, add_accel_args, add_common_args, add_threads_arg, entry_point, fill_defaults
+from common.cli import (HelpFormatter, add_accel_args, add_common_args, add_threads_arg, entry_point,
+                        fill_defaults)
 from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset,
                                  train_val_split)
 from common.device import autocast_context, pick_device
@@ -225,8 +226,8 @@ def loader_for(image_set: ImageSet, args: argparse.Namespace, device: torch.devi
                train: bool) -> ImageLoader:
     mean, std = MEAN_STD[args.dataset]
     return ImageLoader(image_set.images, image_set.labels, args.bs if train else EVAL_BATCH_SIZE,
-                       shuffle=train, augment=train and args.augment, mean=mean, std=std, device=device, seed=args.seed,
-                       channels_last=args.channels_last and device.type == "cuda")
+                       shuffle=train, augment=train and args.augment, mean=mean, std=std, device=device,
+                       seed=args.seed, channels_last=args.channels_last and device.type == "cuda")
 
 
 # ---- train / evaluate --------------------------------------------------------------------------

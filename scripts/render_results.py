@@ -23,7 +23,8 @@ REPORTS = {"q3": "Q3 active learning", "q4": "Q4 normalization", "q5": "Q5 NER w
 NOT_MEASURED = [
     ["Q1 CoNLL-2003", "statistics, LF coverage/accuracy, majority vote", "—", "not run",
      "see q1_weak_supervision/README.md", "CoNLL-2003 is not available offline"],
-    ["Q2 CIFAR-100 ⇄ CIFAR-10", "transfer in both orders", "—", "not run", "—", "CIFAR-100 is not available offline"],
+    ["Q2 CIFAR-100 ⇄ CIFAR-10", "transfer in both orders", "—", "not run", "—",
+     "CIFAR-100 is not available offline"],
     ["Q3 Flowers102", "every method", "—", "not run", "—", "Flowers102 is not available offline"],
     ["Q6 CIFAR-10", "ResNet-34 ImageNet features + MLP", "—", "not run", "—",
      "the ResNet-34 ImageNet weights are not available offline"],
