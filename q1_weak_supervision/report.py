@@ -1,12 +1,8 @@
-"""Render reports/q1.md from the Q1 run folders (dataset statistics, LF summaries at sentence
-and token level, label aggregation), with a paragraph whose conclusions are computed.
+"""Render reports/q1.md and q1_entity_distribution.png from the summaries of dataset_stats.py,
+analyze_lfs.py and aggregate.py under `<runs-dir>/q1_weak_supervision/`. Nothing in it is typed by
+hand except the original report's numbers, quoted for comparison.
 
     python -m q1_weak_supervision.report --runs-dir runs/smoke --out reports/q1.md
-
-Reads `<runs-dir>/q1_weak_supervision/*/summary.json` (written by dataset_stats.py,
-analyze_lfs.py and aggregate.py; `scripts/reproduce_q1.sh` runs all three), writes the markdown
-report and `reports/q1_entity_distribution.png`, and prints where it wrote them. Nothing in the
-report is typed by hand except the original report's own numbers, quoted as such for comparison.
 """
 
 from __future__ import annotations
@@ -46,12 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run_label(run) -> str:
     """How a run differs from the defaults, e.g. `--keep-docstart --lf-definition report`."""
-    flags = []
-    if run.summary.get("keep_docstart"):
-        flags.append("--keep-docstart")
-    if run.summary.get("lf_definition") == "report":
-        flags.append("--lf-definition report")
-    return " ".join(flags) or "defaults"
+    flags = (("--keep-docstart", run.summary.get("keep_docstart")),
+             ("--lf-definition report", run.summary.get("lf_definition") == "report"))
+    return " ".join(flag for flag, given in flags if given) or "defaults"
 
 
 def data_sentence(runs) -> str:
@@ -69,25 +62,23 @@ def data_sentence(runs) -> str:
 
 
 def stats_section(runs, figure_path: Path) -> list[str]:
-    out = ["## 1. Dataset statistics", ""]
-    rows = [[run.name, run_label(run), run.summary["num_train_samples"],
-             run.summary["num_validation_samples"], run.summary["num_test_samples"],
+    names = ("train", "validation", "test")
+    rows = [[run.name, run_label(run), *(run.summary[f"num_{split}_samples"] for split in names),
              run.summary.get("num_train_docstart", 0)] for run in runs]
-    out.append(markdown_table(["run", "flags", "train", "validation", "test",
-                               "-DOCSTART- in train"], rows, align=["l", "l", "r", "r", "r", "r"]))
+    out = ["## 1. Dataset statistics", "", markdown_table(["run", "flags", *names, "-DOCSTART- in train"],
+                                                          rows, align=["l", "l"] + ["r"] * 4)]
     default = next((r for r in runs if not r.summary.get("keep_docstart")), runs[0])
-    splits = {split: default.summary["entity_distribution" + suffix]
-              for split, suffix in (("train", ""), ("validation", "_validation"), ("test", "_test"))}
+    splits = {split: default.summary["entity_distribution" + ("" if split == "train" else f"_{split}")]
+              for split in names}
     tags = sorted({tag for counts in splits.values() for tag in counts},
                   key=lambda t: (t != "O", t[2:], t[:1]))
-    out.append(f"Tag distribution of `{default.name}` ({run_label(default)}):\n")
-    out.append(markdown_table(["tag", *splits], [[tag, *(splits[s].get(tag, 0) for s in splits)]
-                                                 for tag in tags]))
-    stats = {split: {"distribution": counts} for split, counts in splits.items()}
-    figure = distribution_figure(stats, tags)
+    figure = distribution_figure({split: {"distribution": counts} for split, counts in splits.items()}, tags)
     save_figure(figure, figure_path)
     plt.close(figure)
-    out.append(f"![tag distribution]({figure_path.name})\n")
+    out += [f"Tag distribution of `{default.name}` ({run_label(default)}):\n",
+            markdown_table(["tag", *splits], [[tag, *(counts.get(tag, 0) for counts in splits.values())]
+                                              for tag in tags]),
+            f"![tag distribution]({figure_path.name})\n"]
     total = sum(splits["train"].values())
     if total:
         share = sum(v for t, v in splits["train"].items() if t != "O") / total
@@ -124,12 +115,11 @@ def lf_section(runs) -> list[str]:
            "**accuracy** is correct votes / votes as defined in q1_weak_supervision/README.md "
            "(\"Accuracy, precisely\"); Snorkel's Emp. Acc. is shown for comparison.", ""]
     for run in runs:
-        out.append(f"### `{run.name}` ({run_label(run)}, split {run.summary['split']})\n")
-        out.append(f"Sentence level ({run.summary['sentence_rows']} rows):\n")
-        out.append(markdown_table(LF_HEADERS, lf_rows(run, "sentence")))
-        out.append(f"Token level ({run.summary['token_rows']} rows):\n")
-        out.append(markdown_table(LF_HEADERS, lf_rows(run, "token")))
-        out.append(" ".join(lf_findings(run)) + "\n")
+        out += [f"### `{run.name}` ({run_label(run)}, split {run.summary['split']})\n",
+                f"Sentence level ({run.summary['sentence_rows']} rows):\n",
+                markdown_table(LF_HEADERS, lf_rows(run, "sentence")),
+                f"Token level ({run.summary['token_rows']} rows):\n",
+                markdown_table(LF_HEADERS, lf_rows(run, "token")), " ".join(lf_findings(run)) + "\n"]
     return out
 
 
@@ -137,10 +127,6 @@ def lf_findings(run) -> list[str]:
     """Computed remarks on one analyze_lfs run."""
     s = run.summary
     lines = []
-    if not math.isnan(s["token/lf_year_accuracy"]):
-        lines.append(f"`lf_year` is right on {s['token/lf_year_accuracy']:.1%} of its token votes "
-                     f"({s['token/lf_year_correct']}/{s['token/lf_year_votes']}); at sentence level "
-                     f"{fmt(s['lf_year_accuracy'], 3)} of its sentences hold some MISC entity.")
     accuracies = {name: s[f"token/{name}_accuracy"] for name in s["token_lfs"]
                   if not math.isnan(s[f"token/{name}_accuracy"])}
     if accuracies:
@@ -210,23 +196,22 @@ def original_comparison(lf_runs, aggregate_runs, stats_runs) -> list[str]:
 
 
 def aggregate_section(runs) -> list[str]:
-    out = ["## 3. Label aggregation", ""]
     rows = [[run.name, run_label(run),
              *(run.summary["aggregated_label_distribution"][k] for k in ("-1", "0", "1")),
              *(run.summary[f"sentence_majority_{k}"] for k in ("ties", "coverage", "accuracy"))]
             for run in runs]
-    out.append("Sentence level, `MajorityLabelVoter` over `lf_year` and `lf_org_suffix` (a label is "
-               "correct when the sentence contains a gold entity of its type):\n")
-    out.append(markdown_table(["run", "flags", "-1", "0 (MISC/DATE)", "1 (ORG)", "ties",
-                               "coverage", "accuracy"], rows, align=["l", "l"] + ["r"] * 6))
+    out = ["## 3. Label aggregation", "",
+           "Sentence level, `MajorityLabelVoter` over `lf_year` and `lf_org_suffix` (a label is "
+           "correct when the sentence contains a gold entity of its type):\n",
+           markdown_table(["run", "flags", "-1", "0 (MISC/DATE)", "1 (ORG)", "ties", "coverage", "accuracy"],
+                          rows, align=["l", "l"] + ["r"] * 6)]
     for run in runs:
-        out.append(f"Token level, `{run.name}` ({run_label(run)}): `MajorityLabelVoter` vs "
-                   f"`LabelModel` over {len(run.summary['token_lfs'])} LFs on "
-                   f"{run.summary['token_rows']} tokens; entity scores by seqeval "
-                   "(`mode=\"strict\", scheme=IOB2`):\n")
-        out.append(markdown_table(AGGREGATION_HEADERS, aggregation_rows(run.summary),
-                                  align=["l", "l"] + ["r"] * 6))
-        out.append(" ".join(conclusions(run.summary)) + "\n")
+        out += [f"Token level, `{run.name}` ({run_label(run)}): `MajorityLabelVoter` vs `LabelModel` over "
+                f"{len(run.summary['token_lfs'])} LFs on {run.summary['token_rows']} tokens; entity scores "
+                "by seqeval (`mode=\"strict\", scheme=IOB2`):\n",
+                markdown_table(AGGREGATION_HEADERS, aggregation_rows(run.summary),
+                               align=["l", "l"] + ["r"] * 6),
+                " ".join(conclusions(run.summary)) + "\n"]
     return out
 
 
