@@ -37,9 +37,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-# ---- grouping runs (the seeds of a variant) --------------------------------------------------------
-
 def run_key(run: RunRecord) -> tuple[str, int, str]:
+    """(norm, batch size, recipe): the variant a run belongs to; its seeds share the key."""
     config = run.config
     return config.get("norm", run.summary.get("norm")), int(config.get("bs", run.summary.get("bs", 0))), \
         config.get("recipe", run.summary.get("recipe", "report"))
@@ -90,8 +89,6 @@ def difference(first: list[RunRecord], second: list[RunRecord]) -> str:
             f"{'within' if abs(gap) <= 2 * error else 'outside'} 2 standard errors")
 
 
-# ---- tables --------------------------------------------------------------------------------------
-
 def split_table(groups, keys, split: str, with_report: bool) -> str:
     headers = ["normalization", "seeds", "accuracy", "macro F1", "micro F1"]
     if with_report:
@@ -126,8 +123,6 @@ def batch_size_table(groups, recipe: str, main_bs: int) -> tuple[str, list[str]]
     headers = ["normalization", f"test acc, batch {main_bs}", "seeds", "test acc, batch 8", "seeds"]
     return (markdown_table(headers, rows) if rows else ""), notes
 
-
-# ---- comparisons ---------------------------------------------------------------------------------
 
 def ranking_paragraphs(groups, keys) -> list[str]:
     """Ranking and comparisons, every conclusion computed from the numbers."""
@@ -173,8 +168,6 @@ def ranking_paragraphs(groups, keys) -> list[str]:
     return lines
 
 
-# ---- figures -------------------------------------------------------------------------------------
-
 def plot_curves(groups, keys, path: Path) -> Path:
     """Error (top) and loss (bottom), train (left) and validation (right); every seed of a variant
     in the variant's colour."""
@@ -219,8 +212,6 @@ def plot_quantiles(groups, keys, path: Path, title: str) -> Path:
     plt.close(fig)
     return path
 
-
-# ---- main ----------------------------------------------------------------------------------------
 
 def data_sentence(runs: list[RunRecord]) -> str:
     datasets = sorted({run.config.get("dataset", "?") for run in runs})
