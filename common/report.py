@@ -163,10 +163,13 @@ def provenance_section(runs: Sequence[RunRecord], runs_dir: str | os.PathLike) -
     for run in runs:
         provenance = run.config.get("_provenance", {})
         seconds = wall_time_s(run)
+        hardware = "—" if "cpus" not in provenance else (
+            f"{provenance['gpu'] or 'CPU'}, {provenance['torch_threads']} of {provenance['cpus']} threads")
         rows.append([run.name, f"`{run_command(run)}`", provenance.get("git_commit", "")[:10],
-                     provenance.get("started", ""), "—" if seconds is None else f"{seconds / 60:.1f} min"])
-    parts = ["## Provenance\n", markdown_table(["run", "command", "commit", "started", "wall time"], rows,
-                                               align=["l", "l", "l", "l", "r"])]
+                     provenance.get("started", ""), "—" if seconds is None else f"{seconds / 60:.1f} min",
+                     hardware])
+    headers = ["run", "command", "commit", "started", "wall time", "hardware"]
+    parts = ["## Provenance\n", markdown_table(headers, rows, align=["l", "l", "l", "l", "r", "l"])]
     for name, title in (("machine.txt", "Machine"), ("data.sha256", "Data (sha256)")):
         path = Path(runs_dir) / name
         if path.is_file():

@@ -171,7 +171,7 @@ class Run:
 
 
 def run_config(args: Any, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """vars(args) plus provenance: git commit, command line, python/torch versions, host."""
+    """vars(args) plus provenance: git commit, command line, python/torch versions, host, hardware."""
     import torch
 
     config = dict(vars(args)) if args is not None else {}
@@ -182,6 +182,9 @@ def run_config(args: Any, extra: Mapping[str, Any] | None = None) -> dict[str, A
         "python": platform.python_version(),
         "torch": torch.__version__,
         "host": platform.node(),
+        # The hardware, so that a run's wall time can be read: cores seen, torch's threads, GPU.
+        "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }

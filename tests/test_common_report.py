@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common.errors import DataError
-from common.report import fmt_pct, load_runs, markdown_table, plot_curves
+from common.report import fmt_pct, load_runs, markdown_table, plot_curves, provenance_section
 
 
 def write_run(root, name, summary, metrics):
@@ -44,3 +44,20 @@ def test_load_run_without_summary_is_one_line_error(tmp_path):
 
     with pytest.raises(DataError, match="no summary.json"):
         load_run(tmp_path)
+
+
+def test_provenance_lists_command_wall_time_hardware_machine_and_checksums(tmp_path):
+    run_dir = tmp_path / "q6_cnn_wandb" / "config1-seed0"
+    run_dir.mkdir(parents=True)
+    provenance = {"git_commit": "0123456789abcdef", "command": "train.py --config 1 --threads 1",
+                  "started": "2026-11-30T03:00:00+0000", "cpus": 2, "torch_threads": 1, "gpu": None}
+    (run_dir / "config.json").write_text(json.dumps({"_provenance": provenance}))
+    (run_dir / "summary.json").write_text("{}")
+    # The last metrics line 150 s after the start (2026-11-30T03:00:00Z is 1796007600).
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"step": 1, "time": 1796007600 + 150}) + "\n")
+    (tmp_path / "machine.txt").write_text("cpu: test cpu\n")
+    (tmp_path / "data.sha256").write_text("abc  data/file\n")
+    text = provenance_section(load_runs(str(tmp_path / "q6_cnn_wandb" / "*")), tmp_path)
+    assert ("| config1-seed0 | `python -m q6_cnn_wandb.train --config 1 --threads 1` | 0123456789 | "
+            "2026-11-30T03:00:00+0000 | 2.5 min | CPU, 1 of 2 threads |") in text
+    assert "cpu: test cpu" in text and "abc  data/file" in text

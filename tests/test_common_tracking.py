@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 
 import matplotlib
 import pytest
@@ -36,7 +37,11 @@ def check_folder(directory):
     assert json.loads((directory / "summary.json").read_text()) == {"test_accuracy": 0.75, "best_epoch": 2}
     config = json.loads((directory / "config.json").read_text())
     assert config["seed"] == 3 and "git_commit" in config["_provenance"]
-    assert (directory / "tables" / "per_class.csv").read_text().splitlines() == ["class,acc", "cat,0.5", "dog,1.0"]
+    # The hardware beside the run (this machine's, as the standard library and torch see it).
+    provenance = config["_provenance"]
+    assert provenance["cpus"] == os.cpu_count() and provenance["torch_threads"] >= 1
+    table = (directory / "tables" / "per_class.csv").read_text().splitlines()
+    assert table == ["class,acc", "cat,0.5", "dog,1.0"]
     assert (directory / "curve.png").stat().st_size > 0
 
 
