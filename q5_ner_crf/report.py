@@ -143,7 +143,7 @@ def report1_table(rows: Mapping[str, Row], recipe: str) -> str:
                       row.cell("test_precision"), row.cell("test_recall"), row.cell("test_weighted_f1"),
                       row.cell("test_macro_f1"), row.cell("val_f1"), epochs_cell(row.summary)])
     headers = ["row", "model", "test micro-F1", "original", "points vs original", "test P", "test R",
-               "test weighted F1", "test macro-F1", "val micro-F1", "best / run epochs"]
+               "test weighted F1", "test macro-F1", "val micro-F1", "epochs: best / run"]
     text = markdown_table(headers, table, align=["l", "l"] + ["r"] * 9)
     if recipe == "modern":
         text += "\n" + target_verdict(rows) + "\n"
@@ -151,8 +151,8 @@ def report1_table(rows: Mapping[str, Row], recipe: str) -> str:
 
 
 def epochs_cell(summary: dict) -> str:
-    """The kept (best validation) epoch over the epochs run."""
-    return f"{summary['best_epoch']}/{summary.get('epochs_run', summary['epochs'])}"
+    """The kept (best validation) epoch, the epochs run and the most the run was allowed."""
+    return f"{summary['best_epoch']}/{summary.get('epochs_run', summary['epochs'])} (max {summary['epochs']})"
 
 
 def target_verdict(rows: Mapping[str, Row]) -> str:
@@ -258,7 +258,7 @@ def multilingual_table(rows: Mapping[tuple[str, str, str], Row]) -> str | None:
     return markdown_table(["lang", "types", "labels", "entity micro-F1", "entity macro-F1",
                            "entity weighted F1", "token acc", "token macro F1", "token weighted F1",
                            "token acc (padded)", "token macro F1 (padded)", "token weighted F1 (padded)",
-                           "best / run epochs"], table, align=["l", "l"] + ["r"] * 11)
+                           "epochs: best / run"], table, align=["l", "l"] + ["r"] * 11)
 
 
 def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> str:
         first = next(iter(here.values())).summary
         parts.append(f"## Report 1: taggers on {data.upper()}, {recipe} recipe\n")
         parts.append(f"Recipe `{recipe}`: {first.get('optimizer', 'sgd')} lr {first.get('lr', '?')}, batch "
-                     f"{first.get('batch_size', '?')}, at most {first['epochs']} epochs.\n")
+                     f"{first.get('batch_size', '?')}; the last column gives each row's epochs.\n")
         parts.append(report1_table(here, recipe))
         parts += [line + "\n" for line in figures(here, out, f"{data}_{recipe}")]
         parts.append("### Test F1 per entity type\n")

@@ -89,7 +89,7 @@ def test_multilingual_table_and_smoke_label(tmp_path):
     assert "**built-in smoke data**" in text
     # entity micro / macro / weighted F1, then token accuracy, macro, weighted F1 without and with padding
     assert ("| en | coarse | 17 | 0.5200 | 0.4200 | 0.4700 | 90.00% | 0.3000 | 0.8500 | 99.00% | 0.4000 | "
-            "0.9700 | 7/10 |") in text
+            "0.9700 | 7/10 (max 10) |") in text
     assert "raises token accuracy by up to 4.0 points" in text  # 99% vs 95%
     assert "en: coarse tags give a higher entity F1 than fine tags (0.5200 vs 0.4000, +12.0 points)" in text
 
