@@ -288,6 +288,11 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
     """results/README.md rows: [study, row, measure, ours, original, target]."""
     rows = group_runs(load_runs(str(Path(runs_dir) / "q5_ner_crf" / "*")))
     lines = []
+    # Report 1's rows that a recipe has no run of are listed as such.
+    for data, recipe in sorted({(d, r) for d, _, r in rows if not d.startswith("multiconer")}):
+        lines += [[f"Q5 {data.upper()} ({recipe} recipe)", variant, "test entity micro-F1", "not run",
+                   fmt(original, 2) if original else "—", "—"]
+                  for _, variant, _, original in ROWS if (data, variant, recipe) not in rows]
     for (data, variant, recipe), row in rows.items():
         if data.startswith("multiconer"):
             lines.append(["Q5 MultiCoNER II", f"{data.removeprefix('multiconer-')} {variant}",

@@ -27,5 +27,6 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
     # ours, the original report's 0.66, and the modern recipe's target 0.66 + 0.05
     assert ("| Q5 GMB (modern recipe) | random | test entity micro-F1 | 0.8100 ± 0.0141 (n=2) | 0.66 "
             "| >= 0.71 |") in text
+    assert "| Q5 GMB (modern recipe) | glove-char | test entity micro-F1 | not run | 0.68 | — |" in text
     assert "| 66.12% |" in text and "crop+flip augmentation, 60 epochs" in text
-    assert "| Q4 CIFAR-10 | ResNet-14, bn, batch 128 | test accuracy | not run | 81.39% |" in text
+    assert "| Q4 CIFAR-10 | ResNet-14, bn, batch 128 | test accuracy | not run | 81.39% | — | needs a GPU" in text
