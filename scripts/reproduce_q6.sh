@@ -6,6 +6,7 @@
 #   scripts/reproduce_q6.sh --smoke                    # built-in data, random ResNet weights, ~2 minutes
 #   scripts/reproduce_q6.sh --data-root data           # CIFAR-10, ImageNet weights from torch's cache
 #   scripts/reproduce_q6.sh --device cuda --seed 1     # extra flags go to every run
+#   scripts/reproduce_q6.sh --smoke --jobs 2           # two runs at a time, logs in runs/smoke/logs/
 #   RESNET_WEIGHTS=none scripts/reproduce_q6.sh        # without the ImageNet weights: random features,
 #                                                      # labelled as such in the runs and the report
 source "$(dirname "$0")/_env.sh"
@@ -17,17 +18,27 @@ else
     WEIGHTS="${RESNET_WEIGHTS:-imagenet}"
 fi
 
-# One row of the accuracy table per run: the four configurations (q6_cnn_wandb/train.py) ...
+# One row of the accuracy table per run: the four configurations (q6_cnn_wandb/train.py), a row
+# beside them (config 1 with random crop + flip and 60 epochs, a departure) ...
+AUG_EPOCHS=60
+[[ ${#SMOKE[@]} -gt 0 ]] && AUG_EPOCHS=6
+run() {  # run <log name> <module> <flags...>
+    local name=$1 module=$2
+    shift 2
+    submit "q6-$name" python -m "$module" "$@" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"}
+}
 for config in 1 2 3 4; do
-    echo "== config $config: python -m q6_cnn_wandb.train --config $config ${SMOKE[*]-} ${EXTRA[*]-}"
-    python -m q6_cnn_wandb.train --config "$config" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
-        ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RUNS/logs/q6-config$config.log"
+    run "config$config" q6_cnn_wandb.train --config "$config"
 done
-
+run config1-aug q6_cnn_wandb.train --config 1 --augment --epochs "$AUG_EPOCHS"
 # ... and the MLP on ResNet-34 features.
-echo "== resnet34: python -m q6_cnn_wandb.resnet34_features --weights $WEIGHTS ${SMOKE[*]-} ${EXTRA[*]-}"
-python -m q6_cnn_wandb.resnet34_features --weights "$WEIGHTS" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
-    ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RUNS/logs/q6-resnet34-$WEIGHTS.log"
+run "resnet34-$WEIGHTS" q6_cnn_wandb.resnet34_features --weights "$WEIGHTS"
+wait_all
 
 # The report runs theory.py's checks itself and includes the answers.
 python -m q6_cnn_wandb.report --runs-dir "$RUNS" --out reports/q6.md
+
+# The W&B Report (needs an account and the network): set WANDB_ENTITY and run online.
+if [[ -n "${WANDB_ENTITY:-}" ]]; then
+    python -m q6_cnn_wandb.wandb_report --entity "$WANDB_ENTITY" --runs-dir "$RUNS" --wandb-mode online
+fi
