@@ -82,14 +82,13 @@ class Row:
         values = self.values(key)
         return statistics.fmean(values) if values else None
 
-    def cell(self, key: str, percent: bool = False) -> str:
+    def cell(self, key: str) -> str:
         values = self.values(key)
         if not values:
             return "—"
-        show = (lambda v: fmt_pct(v)) if percent else (lambda v: fmt(v))
         if len(values) == 1:
-            return show(values[0])
-        return f"{show(statistics.fmean(values))} ± {show(statistics.stdev(values))} (n={len(values)})"
+            return fmt(values[0])
+        return f"{fmt(statistics.fmean(values))} ± {fmt(statistics.stdev(values))} (n={len(values)})"
 
     @property
     def summary(self) -> dict:
