@@ -3,7 +3,8 @@
     embeddings   random (trained from scratch) or glove (initialised from GloVe, fine-tuned)
     char         + character BiLSTM word features (Lample et al., 2016), concatenated to the
                    word embedding
-    layer_norm   LayerNorm-LSTM cells (Ba et al., 2016) in the word and character BiLSTMs
+    layer_norm   none, gates (LayerNorm-LSTM cells of Ba et al., 2016) or hidden (report 1's LayerNorm
+                   on h_t inside the cell), in the word and character BiLSTMs
     crf          a linear-chain CRF on top (loss: negative log-likelihood; prediction: Viterbi)
                    instead of a per-token softmax (cross-entropy; prediction: arg-max)
 
@@ -27,13 +28,13 @@ from torch.nn import functional as F
 
 from q5_ner_crf.crf import CRF
 from q5_ner_crf.data import Batch
-from q5_ner_crf.lstm import CharBiLSTMEncoder, make_bilstm
+from q5_ner_crf.lstm import CharBiLSTMEncoder, layer_norm_kind, make_bilstm
 
 
 class Tagger(nn.Module):
     def __init__(self, num_words: int, num_tags: int, num_chars: int = 0, embed_dim: int = 100,
                  hidden_size: int = 100, use_char: bool = False, char_dim: int = 25, char_hidden: int = 25,
-                 layer_norm: bool = False, use_crf: bool = False, dropout: float = 0.5,
+                 layer_norm: str = "none", use_crf: bool = False, dropout: float = 0.5,
                  bidirectional: bool = True, lstm_implementation: str = "auto",
                  pretrained: torch.Tensor | None = None):
         super().__init__()
@@ -93,10 +94,20 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def model_variant(embeddings: str, char: bool, layer_norm: str | bool | None, crf: bool,
+                  unidirectional: bool) -> str:
+    """random, glove-char-ln-gates-crf, ...: the name shared by run names and the report's rows
+    (a layer_norm of True, as older runs recorded it, is "gates")."""
+    layer_norm = layer_norm_kind(layer_norm)
+    flags = [flag for flag, on in (("char", char), (f"ln-{layer_norm}", layer_norm != "none"), ("crf", crf),
+                                   ("uni", unidirectional)) if on]
+    return "-".join([embeddings] + flags)
+
+
 if __name__ == "__main__":
-    variants = {"random": {}, "char": {"use_char": True}, "char-ln": {"use_char": True, "layer_norm": True},
-                "crf": {"use_crf": True},
-                "char-ln-crf": {"use_char": True, "layer_norm": True, "use_crf": True}}
+    variants = {"random": {}, "char": {"use_char": True},
+                "char-ln-hidden": {"use_char": True, "layer_norm": "hidden"}, "crf": {"use_crf": True},
+                "char-ln-gates-crf": {"use_char": True, "layer_norm": "gates", "use_crf": True}}
     for name, flags in variants.items():
         model = Tagger(num_words=30_000, num_tags=17, num_chars=100, **flags)
-        print(f"{name:12} {count_parameters(model):>12,} parameters (30k words, 17 tags)")
+        print(f"{name:18} {count_parameters(model):>12,} parameters (30k words, 17 tags)")

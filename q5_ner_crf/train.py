@@ -39,7 +39,8 @@ from common.tracking import start_run
 from q5_ner_crf.data import (DATASETS, GRANULARITIES, LANGUAGES, NERDataset, build_vocabularies,
                              load_splits, tag_names, truncate)
 from q5_ner_crf.embeddings import embedding_matrix, load_glove, lookup, wanted_words, write_smoke_glove
-from q5_ner_crf.model import Tagger, count_parameters
+from q5_ner_crf.lstm import LAYER_NORMS
+from q5_ner_crf.model import Tagger, count_parameters, model_variant
 
 PROJECT = "Q5-ner-crf"
 QUESTION = "q5_ner_crf"
@@ -90,7 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="word embeddings trained from scratch, or initialised from GloVe and fine-tuned")
     model.add_argument("--glove", default=None, help="GloVe text file (any dimension) for --embeddings glove")
     model.add_argument("--char", action="store_true", help="add character-BiLSTM word features")
-    model.add_argument("--layer-norm", action="store_true", help="LayerNorm-LSTM cells (Ba et al., 2016)")
+    model.add_argument("--layer-norm", nargs="?", const="gates", default="none", choices=LAYER_NORMS,
+                       help="LayerNorm in the LSTM cells: hidden = report 1's (on h_t), gates = Ba et al. "
+                            "2016 (on the gates and the cell; what a bare --layer-norm means)")
     model.add_argument("--crf", action="store_true", help="linear-chain CRF output layer instead of softmax")
     model.add_argument("--embed-dim", type=int, default=None,
                        help="random word embedding size (default 100; 50 with --smoke; GloVe: the file's)")
@@ -143,16 +146,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dropout must be in [0, 1)")
     if args.max_len < 0 or args.min_freq < 1 or args.patience < 0:
         parser.error("--max-len and --patience must be >= 0 and --min-freq >= 1")
-    if args.lstm == "torch" and args.layer_norm:
+    if args.lstm == "torch" and args.layer_norm != "none":
         parser.error("--lstm torch has no layer normalisation; use --lstm auto or scratch")
     return args
 
 
 def variant_name(args: argparse.Namespace) -> str:
-    """The model's flags: random, glove-char-ln-crf, random-uni, ..."""
-    flags = [flag for flag, on in (("char", args.char), ("ln", args.layer_norm), ("crf", args.crf),
-                                   ("uni", args.unidirectional)) if on]
-    return "-".join([args.embeddings] + flags)
+    """The model's flags: random, glove-char-ln-hidden-crf, random-uni, ..."""
+    return model_variant(args.embeddings, args.char, args.layer_norm, args.crf, args.unidirectional)
 
 
 def data_name(args: argparse.Namespace) -> str:
@@ -163,7 +164,7 @@ def data_name(args: argparse.Namespace) -> str:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """gmb-glove-char-ln-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ..."""
+    """gmb-glove-char-ln-hidden-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ..."""
     name = f"{data_name(args)}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
     return ("smoke-" if args.smoke else "") + name
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Q5 (NER): the BiLSTM tagger rows of report 1 (random, GloVe, + characters, + LayerNorm, CRF, and
-# all of them with a CRF) on GMB in the report's recipe and the modern one, the MultiCoNER II runs
+# Q5 (NER): the BiLSTM tagger rows of report 1 (random, GloVe, + characters, + LayerNorm on h_t as
+# the report had it and Ba et al.'s beside it, CRF, and all of them with a CRF) on GMB in the report's recipe and the modern one, the MultiCoNER II runs
 # of report 2 (Adam) when MULTICONER_DIR is set, then reports/q5.md.
 #
 #   scripts/reproduce_q5.sh --smoke                   # built-in data, tiny models, 1-2 minutes
@@ -36,12 +36,13 @@ run_gmb() {  # run_gmb RECIPE NAME FLAGS...
         ${DATA[@]+"${DATA[@]}"} "$@" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"}
 }
 for recipe in report modern; do
-    run_gmb "$recipe" random            --embeddings random
-    run_gmb "$recipe" glove             "${GLOVE_FLAGS[@]}"
-    run_gmb "$recipe" glove-char        "${GLOVE_FLAGS[@]}" --char
-    run_gmb "$recipe" glove-char-ln     "${GLOVE_FLAGS[@]}" --char --layer-norm
-    run_gmb "$recipe" random-crf        --embeddings random --crf
-    run_gmb "$recipe" glove-char-ln-crf "${GLOVE_FLAGS[@]}" --char --layer-norm --crf
+    run_gmb "$recipe" random                  --embeddings random
+    run_gmb "$recipe" glove                   "${GLOVE_FLAGS[@]}"
+    run_gmb "$recipe" glove-char              "${GLOVE_FLAGS[@]}" --char
+    run_gmb "$recipe" glove-char-ln-hidden    "${GLOVE_FLAGS[@]}" --char --layer-norm hidden  # the report's
+    run_gmb "$recipe" glove-char-ln-gates     "${GLOVE_FLAGS[@]}" --char --layer-norm gates   # Ba et al.
+    run_gmb "$recipe" random-crf              --embeddings random --crf
+    run_gmb "$recipe" glove-char-ln-gates-crf "${GLOVE_FLAGS[@]}" --char --layer-norm gates --crf
 done
 
 # Report 2: only with real MultiCoNER II files (or, under --smoke, one built-in pair to render the table).

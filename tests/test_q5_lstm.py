@@ -1,5 +1,6 @@
 """The from-scratch (LayerNorm-)LSTM against torch's nn.LSTMCell / nn.LSTM, padding included,
-and the layer-normalised cell against the equations of Ba et al. (2016) evaluated in numpy."""
+and the two layer-normalised cells (Ba et al. 2016; report 1's LN on h_t) against their equations
+evaluated in numpy."""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from q5_ner_crf.lstm import (BiLSTM, CharBiLSTMEncoder, LayerNormLSTMCell, TorchBiLSTM,
-                             make_bilstm, reverse_within_lengths)
+                             layer_norm_kind, make_bilstm, reverse_within_lengths)
 
 
 def prefix_mask(lengths, steps):
@@ -27,7 +28,7 @@ def copy_weights(reference: nn.LSTM, ours: BiLSTM) -> BiLSTM:
 def test_cell_without_layer_norm_equals_lstm_cell():
     torch.manual_seed(0)
     reference = nn.LSTMCell(5, 4)
-    cell = LayerNormLSTMCell(5, 4, layer_norm=False)
+    cell = LayerNormLSTMCell(5, 4, layer_norm="none")
     cell.load_state_dict(reference.state_dict())  # same names and shapes, nothing else
     x, h, c = torch.randn(3, 5), torch.randn(3, 4), torch.randn(3, 4)
     for got, expected in zip(cell(x, (h, c)), reference(x, (h, c))):
@@ -44,7 +45,7 @@ def test_layer_norm_cell_follows_ba_et_al_equations():
     """gates = LN(W_ih x) + LN(W_hh h) + b; c' = s(f) c + s(i) tanh(g); h' = s(o) tanh(LN(c')),
     evaluated in float64 numpy with non-trivial LN gains and shift."""
     torch.manual_seed(1)
-    cell = LayerNormLSTMCell(3, 2, layer_norm=True).double()
+    cell = LayerNormLSTMCell(3, 2, layer_norm="gates").double()
     with torch.no_grad():
         cell.ln_ih.weight.uniform_(0.5, 1.5)
         cell.ln_hh.weight.uniform_(0.5, 1.5)
@@ -66,13 +67,46 @@ def test_layer_norm_cell_follows_ba_et_al_equations():
     assert np.allclose(got_h.detach().numpy(), expected_h, atol=1e-10)
 
 
+def _sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def test_hidden_layer_norm_cell_follows_its_equations_over_two_steps():
+    """Report 1's variant: plain LSTM gates, h' = LN(s(o) tanh(c')) with gain and shift, and the
+    normalised h' is what the next step sees (two steps in float64 numpy)."""
+    torch.manual_seed(4)
+    cell = LayerNormLSTMCell(3, 4, layer_norm="hidden").double()
+    assert sorted(name for name, _ in cell.named_parameters()) == [
+        "bias_hh", "bias_ih", "ln_out.bias", "ln_out.weight", "weight_hh", "weight_ih"]
+    with torch.no_grad():
+        cell.ln_out.weight.uniform_(0.5, 1.5)
+        cell.ln_out.bias.uniform_(-0.5, 0.5)
+    x1, x2 = torch.randn(2, 5, 3, dtype=torch.float64)
+    h, c = cell(x2, cell(x1))
+
+    p = {name: value.detach().numpy() for name, value in cell.named_parameters()}
+    hn, cn = np.zeros((5, 4)), np.zeros((5, 4))
+    for x in (x1.numpy(), x2.numpy()):
+        gates = x @ p["weight_ih"].T + hn @ p["weight_hh"].T + p["bias_ih"] + p["bias_hh"]
+        i, f, g, o = np.split(gates, 4, axis=1)
+        cn = _sigmoid(f) * cn + _sigmoid(i) * np.tanh(g)
+        hn = _layer_norm(_sigmoid(o) * np.tanh(cn), p["ln_out.weight"], p["ln_out.bias"])
+    assert np.allclose(c.detach().numpy(), cn, atol=1e-10)
+    assert np.allclose(h.detach().numpy(), hn, atol=1e-10)
+    # Normalised per row: with unit gain and zero shift each h' has mean 0 and variance 1.
+    unit = LayerNormLSTMCell(3, 4, layer_norm="hidden")
+    out = unit(torch.randn(6, 3))[0]
+    assert torch.allclose(out.mean(1), torch.zeros(6), atol=1e-5)
+    assert torch.allclose(out.var(1, unbiased=False), torch.ones(6), atol=1e-2)  # eps 1e-5 in LN
+
+
 def test_layer_norm_makes_the_cell_invariant_to_weight_scale():
     """The point of LN (Ba et al., section 5): rescaling W_ih or W_hh leaves the cell's output
     unchanged with LN (up to its eps), and changes it without."""
     torch.manual_seed(2)
     x, h, c = torch.randn(3, 5), torch.randn(3, 4), torch.randn(3, 4)
     for layer_norm in (True, False):
-        cell = LayerNormLSTMCell(5, 4, layer_norm=layer_norm)
+        cell = LayerNormLSTMCell(5, 4, layer_norm="gates" if layer_norm else "none")
         before = cell(x, (h, c))[0]
         with torch.no_grad():
             cell.weight_ih.mul_(7.0)
@@ -93,7 +127,7 @@ def test_bilstm_without_layer_norm_equals_packed_nn_lstm():
     with mixed lengths: the backward direction must start at each sentence's own end."""
     torch.manual_seed(3)
     reference = nn.LSTM(6, 5, batch_first=True, bidirectional=True)
-    ours = copy_weights(reference, BiLSTM(6, 5, layer_norm=False))
+    ours = copy_weights(reference, BiLSTM(6, 5, layer_norm="none"))
     lengths = torch.tensor([7, 3, 5, 1])
     x = torch.randn(4, 7, 6)
     mask = prefix_mask(lengths, 7)
@@ -117,13 +151,13 @@ def test_bilstm_without_layer_norm_equals_packed_nn_lstm():
 def test_torch_bilstm_matches_scratch_and_padding_does_not_leak():
     torch.manual_seed(4)
     fast = TorchBiLSTM(3, 4)
-    scratch = copy_weights(fast.lstm, BiLSTM(3, 4, layer_norm=False))
+    scratch = copy_weights(fast.lstm, BiLSTM(3, 4, layer_norm="none"))
     x, mask = torch.randn(2, 6, 3), prefix_mask([6, 2], 6)
     out_fast, (h_fast, _) = fast(x, mask)
     out_scratch, (h_scratch, _) = scratch(x, mask)
     assert torch.allclose(out_fast, out_scratch, atol=1e-6) and torch.allclose(h_fast, h_scratch, atol=1e-6)
     # changing the padding must not change anything, with or without layer norm
-    for model in (fast, scratch, BiLSTM(3, 4, layer_norm=True)):
+    for model in (fast, scratch, BiLSTM(3, 4, layer_norm="gates"), BiLSTM(3, 4, layer_norm="hidden")):
         noisy = x.clone()
         noisy[1, 2:] = 100.0
         out_a, (h_a, _) = model(x, mask)
@@ -133,12 +167,16 @@ def test_torch_bilstm_matches_scratch_and_padding_does_not_leak():
 
 
 def test_make_bilstm_registry():
-    assert isinstance(make_bilstm(3, 4, layer_norm=False), TorchBiLSTM)
-    assert isinstance(make_bilstm(3, 4, layer_norm=False, implementation="scratch"), BiLSTM)
-    with_ln = make_bilstm(3, 4, layer_norm=True)
+    assert isinstance(make_bilstm(3, 4, layer_norm="none"), TorchBiLSTM)
+    assert isinstance(make_bilstm(3, 4, layer_norm="none", implementation="scratch"), BiLSTM)
+    with_ln = make_bilstm(3, 4, layer_norm="hidden")
     assert isinstance(with_ln, BiLSTM) and any(isinstance(m, nn.LayerNorm) for m in with_ln.modules())
     with pytest.raises(ValueError):
-        make_bilstm(3, 4, layer_norm=True, implementation="torch")
+        make_bilstm(3, 4, layer_norm="gates", implementation="torch")
+    with pytest.raises(ValueError, match="unknown layer norm"):
+        make_bilstm(3, 4, layer_norm="cell")
+    # Runs recorded before the "hidden" variant stored --layer-norm as a bool: True was Ba et al.'s.
+    assert [layer_norm_kind(v) for v in (True, False, None, "hidden")] == ["gates", "none", "none", "hidden"]
 
 
 @pytest.mark.parametrize("implementation", ["torch", "scratch"])
@@ -168,8 +206,8 @@ def test_char_encoder_equals_running_each_word_alone(implementation):
 def test_unidirectional_lstm_equals_nn_lstm():
     torch.manual_seed(6)
     reference = nn.LSTM(3, 4, batch_first=True)
-    ours = copy_weights(reference, BiLSTM(3, 4, layer_norm=False, bidirectional=False))
-    fast = make_bilstm(3, 4, layer_norm=False, bidirectional=False)
+    ours = copy_weights(reference, BiLSTM(3, 4, layer_norm="none", bidirectional=False))
+    fast = make_bilstm(3, 4, layer_norm="none", bidirectional=False)
     fast.lstm.load_state_dict(reference.state_dict())
     lengths = torch.tensor([5, 2])
     x, mask = torch.randn(2, 5, 3), prefix_mask(lengths, 5)

@@ -37,7 +37,9 @@ def test_conclusions_follow_the_numbers(tmp_path):
     write_run(tmp_path, "gmb-glove", 0.80, embeddings="glove", per_type={"geo": 0.9, "per": 0.7})
     write_run(tmp_path, "gmb-glove-char", 0.70, embeddings="glove", char=True,
               per_type={"geo": 0.95, "per": 0.45})
-    write_run(tmp_path, "gmb-glove-char-ln", 0.702, embeddings="glove", char=True, layer_norm=True)
+    write_run(tmp_path, "gmb-glove-char-ln", 0.702, embeddings="glove", char=True, layer_norm="hidden")
+    # Recorded before the report's variant existed: layer_norm True meant Ba et al.'s gates.
+    write_run(tmp_path, "gmb-glove-char-ln-old", 0.65, embeddings="glove", char=True, layer_norm=True)
     out = tmp_path / "reports" / "q5.md"
     text = main(["--runs-dir", str(tmp_path), "--out", str(out)])
     assert out.read_text() == text
@@ -54,6 +56,9 @@ def test_conclusions_follow_the_numbers(tmp_path):
     layer_norm = next(p for p in text.split("\n\n") if p.startswith("**Layer normalisation"))
     assert "makes no clear difference" in layer_norm and "+0.2 points" in layer_norm
     assert "gave a better F1 (0.75 vs 0.68); this run does not agree" in layer_norm
+    assert "| 2.1.4' | LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters | 0.6500 | — |" in text
+    kinds = next(p for p in text.split("\n\n") if p.startswith("**The report's LayerNorm vs Ba et al.'s"))
+    assert "makes test micro-F1 better: 0.7020 vs 0.6500 (+5.2 points)" in kinds
 
     assert "not available, the run(s) random-crf are missing" in text
     assert "| 2.2 | BiLSTM-CRF, random embeddings | missing run | 0.69 |" in text

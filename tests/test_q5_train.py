@@ -16,9 +16,10 @@ VARIANTS = {
     "random": [],
     "glove": ["--embeddings", "glove"],
     "glove-char": ["--embeddings", "glove", "--char"],
-    "glove-char-ln": ["--embeddings", "glove", "--char", "--layer-norm"],
+    "glove-char-ln-hidden": ["--embeddings", "glove", "--char", "--layer-norm", "hidden"],
+    "glove-char-ln-gates": ["--embeddings", "glove", "--char", "--layer-norm"],  # a bare flag: Ba et al.'s
     "random-crf": ["--crf"],
-    "glove-char-ln-crf": ["--embeddings", "glove", "--char", "--layer-norm", "--crf"],
+    "glove-char-ln-gates-crf": ["--embeddings", "glove", "--char", "--layer-norm", "gates", "--crf"],
 }
 
 
@@ -101,6 +102,7 @@ def test_every_variant_beats_the_all_o_baseline(tmp_path, variant):
     assert summary["test_f1"] > 0.3, summary["test_f1"]  # the all-O tagger scores 0
     assert summary["test_token_accuracy"] > 0.75         # the all-O tagger: about 0.64
     assert summary["crf"] == ("crf" in variant) and summary["char"] == ("char" in variant)
+    assert summary["layer_norm"] == next((kind for kind in ("hidden", "gates") if kind in variant), "none")
     run_dir = tmp_path / "q5_ner_crf" / f"smoke-gmb-{variant}-report-seed0"
     assert json.loads((run_dir / "summary.json").read_text())["test_f1"] == summary["test_f1"]
     with open(run_dir / "tables" / "per_class_test.csv") as handle:
