@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Q5 (NER): the BiLSTM tagger rows of report 1 (random, GloVe, + characters, + LayerNorm on h_t as
-# the report had it and Ba et al.'s beside it, CRF, and all of them with a CRF) on GMB in the report's recipe and the modern one, the MultiCoNER II runs
-# of report 2 (Adam) when MULTICONER_DIR is set, then reports/q5.md.
+# the report had it and Ba et al.'s beside it, CRF, and all of them with a CRF) on GMB in the
+# report's recipe and the modern one, the MultiCoNER II runs of report 2 (Adam) when
+# MULTICONER_DIR is set, then reports/q5.md.
 #
 #   scripts/reproduce_q5.sh --smoke                   # built-in data, tiny models, 1-2 minutes
 #   GMB_CSV=data/gmb/ner_dataset.csv GLOVE=data/glove/glove.6B.100d.txt scripts/reproduce_q5.sh
