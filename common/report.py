@@ -12,10 +12,11 @@ import glob
 import json
 import math
 import os
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from common.atomic import atomic_write, atomic_write_text
 from common.errors import DataError
@@ -83,6 +84,17 @@ def fmt_pct(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{100 * float(value):.{digits}f}%"
+
+
+def spread_cell(values: Sequence[float], format_value: Callable[[float], str] = fmt, count: bool = True) -> str:
+    """Several seeds' values as 'mean ± sample std (n=N)' (without the count if `count` is False),
+    one value alone, none as an em dash; both figures formatted by `format_value`."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return format_value(values[0])
+    text = f"{format_value(statistics.fmean(values))} ± {format_value(statistics.stdev(values))}"
+    return text + (f" (n={len(values)})" if count else "")
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import load_runs, markdown_table, plot_curves, provenance_section, write_report
+from common.report import load_runs, markdown_table, plot_curves, provenance_section, spread_cell, write_report
 
 METHOD_ORDER = ("random", "coreset", "entropy", "bald")
 DATASET_NAMES = {"cifar10": "CIFAR-10", "flowers102": "Flowers102"}
@@ -98,12 +98,7 @@ def class_balance_rows(runs: dict[str, list]) -> list[list]:
 
 
 def cell(values: list[float]) -> str:
-    if not values:
-        return "—"
-    mean, std = mean_std(values)
-    if len(values) == 1:
-        return f"{100 * mean:.2f} (1)"
-    return f"{100 * mean:.2f} ± {100 * std:.2f} ({len(values)})"
+    return spread_cell(values, lambda value: f"{100 * value:.2f}")
 
 
 def compare(first: dict[int, dict[int, float]], second: dict[int, dict[int, float]],
@@ -247,7 +242,7 @@ def main(argv=None) -> str:
     parts = ["# Q3: Active learning: Core-set versus random sampling (and entropy, BALD)\n",
              data_statement(runs) + "\n",
              "Test accuracy (%) after training from scratch on each labeled-set size: mean ± "
-             "sample std over seeds (number of seeds). Every method starts from the same seeded "
+             "sample std over seeds (n = number of seeds; one seed: its value alone). Every method starts from the same seeded "
              "initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
              "from the runs' summary.json files.\n",
              "The verdicts: at one labeled-set size Core-set is ahead of (behind) random beyond the "

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import RunRecord, fmt_pct, load_runs, markdown_table, save_figure, write_report
+from common.report import RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell, write_report
 
 # The original report's test accuracies (batch 128).
 REPORT_TEST_ACCURACY = {"nn": 0.7174, "bn": 0.8139, "in": 0.8335, "bin": 0.8298, "ln": 0.7661, "gn": 0.8198,
@@ -54,13 +54,11 @@ def mean_metric(runs: list[RunRecord], key: str) -> float | None:
 
 
 def mean_std_cell(runs: list[RunRecord], key: str) -> str:
-    """'82.00 ± 2.00%' over the seeds, the value alone for one seed, 'diverged' for none."""
+    """'82.00% ± 2.00%' over the seeds, the value alone for one seed, 'diverged' for none."""
     values = finished(runs, key)
-    if not values:
-        return "diverged" if diverged_runs(runs) else "—"
-    if len(values) == 1:
-        return fmt_pct(values[0])
-    return f"{100 * statistics.fmean(values):.2f} ± {100 * statistics.stdev(values):.2f}%"
+    if not values and diverged_runs(runs):
+        return "diverged"
+    return spread_cell(values, fmt_pct, count=False)  # the table has a seeds column
 
 
 def diverged_runs(runs: list[RunRecord]) -> list[RunRecord]:

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, fmt, fmt_pct, load_runs, markdown_table, plot_curves,
-                           provenance_section, write_report)
+                           provenance_section, spread_cell, write_report)
 from q5_ner_crf.model import model_variant
 
 # Report 1's rows: (section, variant as in train.py's run names, description, original test micro-F1)
@@ -87,12 +87,7 @@ class Row:
         return statistics.fmean(values) if values else None
 
     def cell(self, key: str) -> str:
-        values = self.values(key)
-        if not values:
-            return "—"
-        if len(values) == 1:
-            return fmt(values[0])
-        return f"{fmt(statistics.fmean(values))} ± {fmt(statistics.stdev(values))} (n={len(values)})"
+        return spread_cell(self.values(key))
 
     @property
     def summary(self) -> dict:

@@ -24,7 +24,7 @@ import numpy as np
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, plot_curves, provenance_section,
-                           save_figure, write_report)
+                           save_figure, spread_cell, write_report)
 from q6_cnn_wandb.model import LeNet5, format_size, parameter_table
 from q6_cnn_wandb.results import confusion_figure
 from q6_cnn_wandb.theory import QUESTIONS, run_checks
@@ -103,10 +103,7 @@ def by_setting(runs: list[RunRecord]) -> dict[str, list[RunRecord]]:
 
 def accuracy_cell(runs: list[RunRecord]) -> str:
     """Test accuracy of one run, or mean ± sample std over seeds with their number."""
-    values = [run.summary["test_accuracy"] for run in runs]
-    if len(values) == 1:
-        return fmt_pct(values[0])
-    return f"{fmt_pct(float(np.mean(values)))} ± {fmt_pct(float(np.std(values, ddof=1)))} (n={len(values)})"
+    return spread_cell([run.summary["test_accuracy"] for run in runs], fmt_pct)
 
 
 def accuracy_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:

@@ -102,7 +102,7 @@ def test_report_renders_mean_and_std_over_seeds(tmp_path):
             + "\n" for e in (0, 1) for k in (1, 2)))
     text = report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "q3.md")])
     # random at 200: mean 0.4, std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.1414; coreset: 0.65, 0.0707.
-    assert "| 200 | 40.00 ± 14.14 (2) | 65.00 ± 7.07 (2) |" in text
+    assert "| 200 | 40.00 ± 14.14 (n=2) | 65.00 ± 7.07 (n=2) |" in text
     # Gap 25 points > the larger spread (14.14): Core-set is ahead beyond the spread.
     assert "Core-set beats random sampling beyond the seed spread" in text
     assert (tmp_path / "q3_cifar10.png").is_file()

@@ -50,9 +50,9 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
     text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")]).read_text()
     assert "built-in smoke data" in text
     # BN, 3 seeds: mean 82, sample std sqrt((2^2 + 0 + 2^2) / 2) = 2 points; macro F1 one point lower.
-    assert "| BatchNorm | 3 | 82.00 ± 2.00% | 81.00 ± 2.00% | 82.00 ± 2.00% | 81.39% | +0.61 pts |" in text
+    assert "| BatchNorm | 3 | 82.00% ± 2.00% | 81.00% ± 2.00% | 82.00% ± 2.00% | 81.39% | +0.61 pts |" in text
     # torch BN, 2 seeds: mean 77, std sqrt((1 + 1) / 1) = 1.41 points.
-    row = "| torch BatchNorm2d | 2 | 77.00 ± 1.41% | 76.00 ± 1.41% | 77.00 ± 1.41% | 79.41% | -2.41 pts |"
+    row = "| torch BatchNorm2d | 2 | 77.00% ± 1.41% | 76.00% ± 1.41% | 77.00% ± 1.41% | 79.41% | -2.41 pts |"
     assert row in text
     # One seed: the value alone, n = 1.
     assert "| GroupNorm | 1 | 65.00% | 64.00% | 65.00% | 81.98% | -16.98 pts |" in text
@@ -69,7 +69,7 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
             "-7.00 ± 4.48 points, within 2 standard errors.") in text
     # Batch 8: BN's finished seed 70 (binomial sqrt(0.7 x 0.3 / 100) = 4.5826) against 82 ± 1.1547:
     # -12 ± sqrt(21 + 1.3333) = 4.7258; GN 60 against 65: binomial sqrt(24 + 22.75) = 6.8374.
-    assert "| BatchNorm | 82.00 ± 2.00% | 3 | 70.00% | 1 (+1 diverged) |" in text
+    assert "| BatchNorm | 82.00% ± 2.00% | 3 | 70.00% | 1 (+1 diverged) |" in text
     assert "| GroupNorm | 65.00% | 1 | 60.00% | 1 |" in text
     assert "BatchNorm, batch 8 vs 128: -12.00 ± 4.73 points, outside 2 standard errors." in text
     assert "GroupNorm, batch 8 vs 128: -5.00 ± 6.84 points, within 2 standard errors." in text
