@@ -320,8 +320,8 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
             measure = f"test accuracy (epoch selected on {s['selected_on']})"
             rows.append(["Q6 CIFAR-10", config_label(s), measure, fmt_pct(s["test_accuracy"]), "—", target])
         else:
-            rows.append(["Q6 CIFAR-10", f"ResNet-34 features ({s['weights_label']}) + MLP", "test accuracy",
-                         fmt_pct(s["test_accuracy"]), "—", "—"])
+            row = f"ResNet-34 features ({s['weights_label']}, {s['image_size']} px) + MLP"
+            rows.append(["Q6 CIFAR-10", row, "test accuracy", fmt_pct(s["test_accuracy"]), "—", "—"])
     return rows
 
 

@@ -21,6 +21,9 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
     write(runs / "q6_cnn_wandb" / "config1-aug", {
         "kind": "cnn", "config_id": 1, "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "loss": "ce",
         "augment": True, "epochs": 60, "selected_on": "validation", "test_accuracy": 0.6612})
+    write(runs / "q6_cnn_wandb" / "resnet34-random-weights-64px-mlp", {
+        "kind": "resnet34_mlp", "weights_label": "random weights, not pre-trained", "image_size": 64,
+        "test_accuracy": 0.3571})
     render = runpy.run_path(str(ROOT / "scripts" / "render_results.py"))["main"]
     text = render(["--runs-dir", str(runs), "--out", str(tmp_path / "README.md")])
     assert (tmp_path / "README.md").read_text() == text
@@ -29,4 +32,6 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
             "| >= 0.71 |") in text
     assert "| Q5 GMB (modern recipe) | glove-char | test entity micro-F1 | not run | 0.68 | — |" in text
     assert "| 66.12% |" in text and "crop+flip augmentation, 60 epochs" in text
+    assert ("| Q6 CIFAR-10 | ResNet-34 features (random weights, not pre-trained, 64 px) + MLP | test accuracy "
+            "| 35.71% |") in text
     assert "| Q4 CIFAR-10 | ResNet-14, bn, batch 128 | test accuracy | not run | 81.39% | — | needs a GPU" in text
