@@ -86,7 +86,8 @@ def fmt_pct(value: Any, digits: int = 2) -> str:
     return f"{100 * float(value):.{digits}f}%"
 
 
-def spread_cell(values: Sequence[float], format_value: Callable[[float], str] = fmt, count: bool = True) -> str:
+def spread_cell(values: Sequence[float], format_value: Callable[[float], str] = fmt,
+                count: bool = True) -> str:
     """Several seeds' values as 'mean ± sample std (n=N)' (without the count if `count` is False),
     one value alone, none as an em dash; both figures formatted by `format_value`."""
     if not values:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import load_runs, markdown_table, plot_curves, provenance_section, spread_cell, write_report
+from common.report import (load_runs, markdown_table, plot_curves, provenance_section, spread_cell,
+                           write_report)
 
 METHOD_ORDER = ("random", "coreset", "entropy", "bald")
 DATASET_NAMES = {"cifar10": "CIFAR-10", "flowers102": "Flowers102"}
@@ -242,8 +243,8 @@ def main(argv=None) -> str:
     parts = ["# Q3: Active learning: Core-set versus random sampling (and entropy, BALD)\n",
              data_statement(runs) + "\n",
              "Test accuracy (%) after training from scratch on each labeled-set size: mean ± "
-             "sample std over seeds (n = number of seeds; one seed: its value alone). Every method starts from the same seeded "
-             "initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
+             "sample std over seeds (n = number of seeds; one seed: its value alone). Every method "
+             "starts from the same seeded initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
              "from the runs' summary.json files.\n",
              "The verdicts: at one labeled-set size Core-set is ahead of (behind) random beyond the "
              "seed spread when its mean accuracy is higher (lower) by more than the larger of the two "

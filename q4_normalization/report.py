@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell, write_report
+from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell,
+                           write_report)
 
 # The original report's test accuracies (batch 128).
 REPORT_TEST_ACCURACY = {"nn": 0.7174, "bn": 0.8139, "in": 0.8335, "bin": 0.8298, "ln": 0.7661, "gn": 0.8198,

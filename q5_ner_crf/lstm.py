@@ -155,7 +155,8 @@ class BiLSTM(nn.Module):
     optionally layer-normalised: outputs (B, T, 2H) and (h_n, c_n), each (2, B, H) (forward,
     backward) like a one-layer nn.LSTM's (H and 1 without the backward direction)."""
 
-    def __init__(self, input_size: int, hidden_size: int, layer_norm: str = "gates", bidirectional: bool = True):
+    def __init__(self, input_size: int, hidden_size: int, layer_norm: str = "gates",
+                 bidirectional: bool = True):
         super().__init__()
         self.directions = nn.ModuleList([LSTMLayer(input_size, hidden_size, layer_norm, reverse=reverse)
                                          for reverse in ((False, True) if bidirectional else (False,))])

@@ -32,6 +32,6 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
             "| >= 0.71 |") in text
     assert "| Q5 GMB (modern recipe) | glove-char | test entity micro-F1 | not run | 0.68 | — |" in text
     assert "| 66.12% |" in text and "crop+flip augmentation, 60 epochs" in text
-    assert ("| Q6 CIFAR-10 | ResNet-34 features (random weights, not pre-trained, 64 px) + MLP | test accuracy "
-            "| 35.71% |") in text
+    assert ("| Q6 CIFAR-10 | ResNet-34 features (random weights, not pre-trained, 64 px) + MLP "
+            "| test accuracy | 35.71% |") in text
     assert "| Q4 CIFAR-10 | ResNet-14, bn, batch 128 | test accuracy | not run | 81.39% | — | needs a GPU" in text

@@ -56,7 +56,8 @@ def test_conclusions_follow_the_numbers(tmp_path):
     layer_norm = next(p for p in text.split("\n\n") if p.startswith("**Layer normalisation"))
     assert "makes no clear difference" in layer_norm and "+0.2 points" in layer_norm
     assert "gave a better F1 (0.75 vs 0.68); this run does not agree" in layer_norm
-    assert "| 2.1.4' | LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters | 0.6500 | — |" in text
+    assert ("| 2.1.4' | LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters | 0.6500 "
+            "| — |") in text
     kinds = next(p for p in text.split("\n\n") if p.startswith("**The report's LayerNorm vs Ba et al.'s"))
     assert "makes test micro-F1 better: 0.7020 vs 0.6500 (+5.2 points)" in kinds
 
