@@ -91,7 +91,11 @@ def broadcast_object(obj, ctx: DistContext):
 
 
 def cleanup(ctx: DistContext) -> None:
+    """Leave the process group; every rank waits for the others first, so that no rank tears down
+    gloo while another still uses it (a 2-rank CPU run once aborted at exit with "terminate called
+    without an active exception" after its work was done)."""
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
