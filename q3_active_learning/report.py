@@ -244,8 +244,8 @@ def main(argv=None) -> str:
              data_statement(runs) + "\n",
              "Test accuracy (%) after training from scratch on each labeled-set size: mean ± "
              "sample std over seeds (n = number of seeds; one seed: its value alone). Every method "
-             "starts from the same seeded initial pool, so the first row is shared. Rendered by `q3_active_learning/report.py` "
-             "from the runs' summary.json files.\n",
+             "starts from the same seeded initial pool, so the first row is shared. Rendered by "
+             "`q3_active_learning/report.py` from the runs' summary.json files.\n",
              "The verdicts: at one labeled-set size Core-set is ahead of (behind) random beyond the "
              "seed spread when its mean accuracy is higher (lower) by more than the larger of the two "
              "methods' standard deviations over seeds; it beats random at the budget when that holds "

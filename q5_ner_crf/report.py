@@ -31,8 +31,8 @@ ROWS = (
     ("2.1.3", "glove-char", "BiLSTM, GloVe + character BiLSTM", 0.68),
     ("2.1.4", "glove-char-ln-hidden", "LayerNorm-BiLSTM (the report's: LN on h_t), GloVe + characters",
      0.75),
-    ("2.1.4'", "glove-char-ln-gates", "LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters",
-     None),
+    ("2.1.4'", "glove-char-ln-gates",
+     "LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters", None),
     ("2.2", "random-crf", "BiLSTM-CRF, random embeddings", 0.69),
     ("new", "glove-char-ln-gates-crf", "LayerNorm-BiLSTM-CRF (Ba et al.), GloVe + characters", None),
 )

@@ -50,9 +50,11 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
     text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")]).read_text()
     assert "built-in smoke data" in text
     # BN, 3 seeds: mean 82, sample std sqrt((2^2 + 0 + 2^2) / 2) = 2 points; macro F1 one point lower.
-    assert "| BatchNorm | 3 | 82.00% ± 2.00% | 81.00% ± 2.00% | 82.00% ± 2.00% | 81.39% | +0.61 pts |" in text
+    assert ("| BatchNorm | 3 | 82.00% ± 2.00% | 81.00% ± 2.00% | 82.00% ± 2.00% | 81.39% "
+            "| +0.61 pts |") in text
     # torch BN, 2 seeds: mean 77, std sqrt((1 + 1) / 1) = 1.41 points.
-    row = "| torch BatchNorm2d | 2 | 77.00% ± 1.41% | 76.00% ± 1.41% | 77.00% ± 1.41% | 79.41% | -2.41 pts |"
+    row = ("| torch BatchNorm2d | 2 | 77.00% ± 1.41% | 76.00% ± 1.41% | 77.00% ± 1.41% | 79.41% "
+           "| -2.41 pts |")
     assert row in text
     # One seed: the value alone, n = 1.
     assert "| GroupNorm | 1 | 65.00% | 64.00% | 65.00% | 81.98% | -16.98 pts |" in text
