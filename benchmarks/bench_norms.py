@@ -43,8 +43,6 @@ Runtime: about 10-20 s on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import statistics
 import time
 
@@ -53,6 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.cli import HelpFormatter, positive_int
+from common.device import keep_freed_memory
 from q4_normalization.norms import NORMS, GroupNorm2d
 from q4_normalization.resnet import ResNet
 
@@ -71,22 +70,6 @@ def parse_args(argv=None):
     parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
                         help="keep: glibc keeps freed memory (no random page faults); system: as is")
     return parser.parse_args(argv)
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to serve large buffers from the heap and never trim it, so that freed buffers
-    are reused without page faults. Returns False where that is not possible (no glibc)."""
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return False
-    if mallopt is None:
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    # 32 MiB is the largest mmap threshold glibc accepts on 64-bit machines.
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 class TorchBatchInstance(nn.Module):

@@ -29,8 +29,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from bench_norms import keep_freed_memory  # the sibling script (run from benchmarks/ or as above)
 from common.cli import HelpFormatter, positive_int
+from common.device import keep_freed_memory
 from q4_normalization.norms import clip_rho_, param_groups
 from q4_normalization.resnet import ResNet
 

@@ -103,8 +103,10 @@ def resume_if_requested(args: Any, path: str | os.PathLike, model: torch.nn.Modu
     width, another seed, ...) is refused in one line naming them, instead of failing inside
     `load_state_dict` or, worse, continuing as a mixture of two runs.
 
-    A missing checkpoint under --resume is an error, not a silent fresh start."""
-    if not getattr(args, "resume", False):
+    A missing checkpoint under --resume is an error, not a silent fresh start; under
+    `--resume auto` it means a fresh start (None)."""
+    mode = getattr(args, "resume", False)
+    if not mode or (mode == "auto" and not Path(path).is_file()):
         return None
     state = load_checkpoint(path, map_location=map_location, restore_rng=False)
     recorded = state.get("args") or {}

@@ -49,9 +49,19 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                        help="folder holding the real datasets (torchvision or ImageFolder layout)")
     group.add_argument("--smoke", action="store_true",
                        help="tiny run on the built-in offline data, for a check in seconds")
-    group.add_argument("--resume", action="store_true",
-                       help="continue from the run folder's last checkpoint")
+    group.add_argument("--resume", nargs="?", const=True, default=False, type=resume_mode,
+                       help="continue from the run folder's last checkpoint (an error when there is "
+                            "none); `--resume auto` continues when there is one and starts afresh "
+                            "otherwise, and leaves a finished run as it is (what the reproduce "
+                            "scripts use, so that a stopped study picks up where it stopped)")
     return parser
+
+
+def resume_mode(text: str) -> bool | str:
+    """argparse type of `--resume [auto]`: the only value it takes is `auto`."""
+    if text != "auto":
+        raise argparse.ArgumentTypeError(f"--resume takes no value or 'auto', not {text!r}")
+    return "auto"
 
 
 def add_accel_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

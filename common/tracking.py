@@ -197,6 +197,24 @@ def run_dir_for(args: Any, question: str, default_name: str) -> Path:
     return Path(getattr(args, "out_dir", "runs")) / question / name
 
 
+def finished_summary(directory: str | os.PathLike, args: Any,
+                     must_match: Sequence[str]) -> dict[str, Any] | None:
+    """The summary of a run folder whose run has finished (its summary.json holds a final result
+    or `"diverged": true`) with the same settings `must_match` as `args` (from its config.json);
+    None otherwise. What `--resume auto` checks before redoing a run."""
+    directory = Path(directory)
+    try:
+        summary = json.loads((directory / "summary.json").read_text())
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (summary.get("finished") or summary.get("diverged")):
+        return None
+    if any(config.get(key) != to_jsonable(getattr(args, key, None)) for key in must_match):
+        return None
+    return summary
+
+
 def start_run(args: Any, project: str, question: str, default_name: str,
               extra_config: Mapping[str, Any] | None = None, group: str | None = None,
               job_type: str | None = None) -> Run:
@@ -209,7 +227,10 @@ def start_run(args: Any, project: str, question: str, default_name: str,
     if not _is_main_process():
         return Run(directory, {}, None, active=False)
     directory.mkdir(parents=True, exist_ok=True)
-    if not getattr(args, "resume", False):
+    keep = getattr(args, "resume", False)
+    if keep == "auto":  # a fresh start unless there is a checkpoint to continue from
+        keep = any((directory / "checkpoints").glob("*.pt"))
+    if not keep:
         for stale in ("metrics.jsonl", "summary.json"):
             (directory / stale).unlink(missing_ok=True)
     config = run_config(args, extra_config)

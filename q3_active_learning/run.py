@@ -234,8 +234,8 @@ def main(argv=None) -> dict:
     labeled = initial_pool(len(pool), args.init_size, args.seed)
     history: list[dict] = []
     model, first_episode = None, 0
-    if args.resume:
-        saved = episode_checkpoints(run.dir)
+    saved = episode_checkpoints(run.dir) if args.resume else []
+    if args.resume and (saved or args.resume != "auto"):
         if not saved:
             raise DataError(f"no episode checkpoint in {run.dir / 'checkpoints'}; "
                             f"run without --resume to start afresh")

@@ -289,14 +289,19 @@ def clip_rho_(model: nn.Module) -> None:
             module.clip_rho_()
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    """Optimizer parameter groups: everything with `weight_decay`, and every BIN rho in a group of
-    its own without weight decay (decay would pull rho towards 0, i.e. towards InstanceNorm)."""
+def param_groups(model: nn.Module, weight_decay: float,
+                 decay_norm_bias: bool = True) -> list[dict[str, object]]:
+    """Optimizer parameter groups: the weights with `weight_decay`, and every BIN rho in a group of
+    its own without weight decay (decay would pull rho towards 0, i.e. towards InstanceNorm).
+    With `decay_norm_bias=False` every other one-dimensional parameter (normalization weights and
+    biases, convolution and classifier biases) joins rho's group: decaying a norm's gain only
+    fights the normalization, and biases are not what overfits."""
     rho_ids = {id(m.rho) for m in model.modules() if isinstance(m, BatchInstanceNorm2d)}
     params: Iterable[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
-    decayed = [p for p in params if id(p) not in rho_ids]
-    rhos = [p for p in params if id(p) in rho_ids]
-    groups: list[dict[str, object]] = [{"params": decayed, "weight_decay": weight_decay}]
-    if rhos:
-        groups.append({"params": rhos, "weight_decay": 0.0})
+    undecayed = [p for p in params if id(p) in rho_ids or (not decay_norm_bias and p.ndim <= 1)]
+    undecayed_ids = {id(p) for p in undecayed}
+    groups: list[dict[str, object]] = [{"params": [p for p in params if id(p) not in undecayed_ids],
+                                        "weight_decay": weight_decay}]
+    if undecayed:
+        groups.append({"params": undecayed, "weight_decay": 0.0})
     return groups

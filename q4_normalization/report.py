@@ -35,6 +35,9 @@ def parse_args(argv=None):
     parser.add_argument("--runs-dir", default="runs", help="root folder of the run folders")
     parser.add_argument("--out", default="reports/q4.md", help="markdown report to write")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size of the main table")
+    parser.add_argument("--recipe", default="report", choices=["report", "modern", "cpu"],
+                        help="recipe of the main tables (train.py --recipe); modern-recipe runs also get "
+                             "a section of their own when the main recipe is another")
     return parser.parse_args(argv)
 
 
@@ -238,7 +241,7 @@ def main(argv=None) -> Path:
     figure_stem = out.with_suffix("")
     main_keys, small_keys, modern_keys = (
         [(norm, bs, recipe) for norm in ORDER if (norm, bs, recipe) in groups]
-        for bs, recipe in ((args.batch_size, "report"), (8, "report"), (args.batch_size, "modern")))
+        for bs, recipe in ((args.batch_size, args.recipe), (8, args.recipe), (args.batch_size, "modern")))
     depth = sorted({run.config.get("depth") for run in runs if run.config.get("depth")})
 
     parts = ["# Q4: normalization layers in a ResNet-(6n+2)\n",
@@ -280,7 +283,7 @@ def main(argv=None) -> Path:
             parts.append(markdown_table(["normalization", "1st..99th pct at init", "1st..99th pct at the end",
                                          "spread end / init"], spread))
     if args.batch_size != 8:
-        table, notes = batch_size_table(groups, "report", args.batch_size)
+        table, notes = batch_size_table(groups, args.recipe, args.batch_size)
         parts += [f"\n## Batch size {args.batch_size} against 8 (BN and GN)\n",
                   table or "No batch-8 runs were found.\n", *(f"- {note}" for note in notes)]
         if small_keys:
@@ -291,7 +294,7 @@ def main(argv=None) -> Path:
                     for run in diverged_runs(runs) for norm, bs, recipe in [run_key(run)])
     parts += ["\n## Diverged runs\n", ("These runs stopped on a NaN/inf loss and count as diverged in the "
                                        "tables: " + "; ".join(failed) + ".\n") if failed else "None.\n"]
-    if modern_keys:
+    if modern_keys and args.recipe != "modern":
         parts += ["## Modern recipe (`--recipe modern`)\n",
                   split_table(groups, modern_keys, "test", with_report=True)]
         best_modern = max((mean_metric(groups[k], "test_accuracy") or 0.0, k) for k in modern_keys)

@@ -68,9 +68,10 @@ class BasicBlock(nn.Module):
         self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.norm1(self.conv1(x)))
+        # In-place ReLUs: every input is a fresh tensor no other op reads afterwards.
+        out = F.relu(self.norm1(self.conv1(x)), inplace=True)
         out = self.norm2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out + self.shortcut(x), inplace=True)
 
 
 class ResNet(nn.Module):
@@ -101,7 +102,7 @@ class ResNet(nn.Module):
                     nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.norm(self.conv(x)))
+        x = F.relu(self.norm(self.conv(x)), inplace=True)
         x = self.stage3(self.stage2(self.stage1(x)))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 

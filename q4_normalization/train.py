@@ -29,16 +29,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint, set_rng_state, unwrap
-from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fail, fill_defaults
+from common.cli import (HelpFormatter, add_accel_args, add_common_args, add_threads_arg, entry_point, fail,
+                        fill_defaults)
 from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
-from common.device import autocast_context
+from common.device import autocast_context, keep_freed_memory
 from common.distributed import (DistContext, all_reduce_sum, broadcast_object, cleanup, print0,
                                 setup_distributed, wrap_model)
 from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.metrics import f1_scores
 from common.seed import seed_everything
-from common.tracking import run_dir_for, start_run
+from common.tracking import finished_summary, run_dir_for, start_run
 from q4_normalization.norms import NORMS, BatchInstanceNorm2d, clip_rho_, param_groups
 from q4_normalization.resnet import ResNet, count_parameters
 
@@ -68,11 +69,23 @@ REPORT_SCHEDULES = {
     "ln": Schedule(0.01),
     "gn": Schedule(0.1, "step", gamma=0.1, milestones=(20,)),
 }
-# Recipe-level defaults; flags override them, --smoke shrinks data and model.
+# Recipe-level defaults; flags override them, --smoke shrinks data and model. `cpu` is the
+# recipe of the real-data table made on a 2-core CPU (q4_normalization/README.md, "The CPU
+# recipe"): a 15-epoch budget, so warm-up + cosine, label smoothing and no decay on the
+# normalization and bias parameters, a peak lr per norm picked on validation (CPU_LR), scaled
+# linearly with the batch size from batch 128.
 RECIPES = {
-    "report": {"epochs": 100, "patience": 15, "weight_decay": 1e-4, "augment": False, "nesterov": False},
-    "modern": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True},
+    "report": {"epochs": 100, "patience": 15, "weight_decay": 1e-4, "augment": False, "nesterov": False,
+               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none"},
+    "modern": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
+               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none"},
+    "cpu": {"epochs": 15, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
+            "label_smoothing": 0.1, "warmup": 0.1, "decay_norm_bias": False, "lr_scaling": "linear"},
 }
+# The cpu recipe's peak learning rate per norm at batch 128, picked on validation accuracy by the
+# learning-rate sweep of scripts/reproduce_q4.sh (q4_normalization/select_lr.py).
+CPU_LR = {"nn": 0.05, "bn": 0.1, "torch_bn": 0.1, "in": 0.1, "bin": 0.1, "ln": 0.1, "gn": 0.1}
+LR_REFERENCE_BATCH = 128
 DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
             "probe_size": 256}
 SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, "train_size": 256,
@@ -80,7 +93,7 @@ SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, 
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("norm", "bs", "n", "r", "groups", "recipe", "lr", "schedule", "lr_gamma", "milestones",
                      "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke",
-                     "augment")
+                     "augment", "label_smoothing", "warmup", "decay_norm_bias", "lr_scaling")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--groups", type=int, default=16, help="GroupNorm groups")
     parser.add_argument("--recipe", default="report", choices=sorted(RECIPES),
                         help="report: the report's per-norm schedules, no augmentation; modern: lr 0.1 "
-                             "cosine, crop+flip, wd 5e-4, 60 epochs")
+                             "cosine, crop+flip, wd 5e-4, 60 epochs; cpu: the 15-epoch CPU table's recipe "
+                             "(warm-up + cosine, label smoothing 0.1, no decay on norm/bias parameters, "
+                             "lr per norm)")
     parser.add_argument("--lr", type=float, default=None,
                         help="initial learning rate (default: the recipe's per norm)")
     parser.add_argument("--schedule", default=None, choices=["constant", "exponential", "step", "cosine"],
@@ -108,6 +123,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--patience", type=int, default=None,
                         help="stop after this many epochs without a better val accuracy; 0 = never "
                              "(default: 15 report, 0 modern)")
+    parser.add_argument("--lr-scaling", default=None, choices=["none", "linear"],
+                        help=f"linear: the lr used is --lr * bs / {LR_REFERENCE_BATCH} (default: linear for "
+                             f"the cpu recipe, none otherwise)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="cosine schedule: linear warm-up over this fraction of all steps "
+                             "(default 0.1 cpu, 0 otherwise)")
+    parser.add_argument("--label-smoothing", type=float, default=None,
+                        help="label smoothing of the training loss (default 0.1 cpu, 0 otherwise)")
+    parser.add_argument("--decay-norm-bias", default=None, action=argparse.BooleanOptionalAction,
+                        help="weight decay also on normalization weights/biases and conv/fc biases "
+                             "(default: off cpu, on otherwise; BIN's rho is never decayed)")
     parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     parser.add_argument("--weight-decay", type=float, default=None,
                         help="SGD weight decay (default: 1e-4 report, 5e-4 modern)")
@@ -130,10 +156,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="module whose output quantiles are tracked each epoch")
     parser.add_argument("--probe-size", type=int, default=None,
                         help="validation images in the fixed probe batch (default 256; 64 with --smoke)")
+    parser.add_argument("--eval-test", default=True, action=argparse.BooleanOptionalAction,
+                        help="score the best checkpoint on the test split at the end (--no-eval-test for "
+                             "the learning-rate sweep, which must not see it)")
     parser.add_argument("--download", action="store_true",
                         help="fetch missing CIFAR data into --data-root (needs internet)")
     add_common_args(parser)
     add_accel_args(parser)
+    add_threads_arg(parser, why=". Two 1-thread runs side by side beat one 2-thread run on a 2-core CPU")
     args = parser.parse_args(argv)
 
     fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
@@ -145,6 +175,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.schedule = preset.kind if args.schedule is None else args.schedule
     args.lr_gamma = preset.gamma if args.lr_gamma is None else args.lr_gamma
     args.milestones = list(preset.milestones) if args.milestones is None else args.milestones
+    if not 0 <= args.warmup < 1 or not 0 <= args.label_smoothing < 1:
+        parser.error("--warmup and --label-smoothing must be in [0, 1)")
     if min(args.bs, args.n, args.r, args.epochs, args.probe_size) < 1 or args.lr <= 0:
         parser.error("--bs, --n, --r, --epochs, --probe-size and --lr must be positive")
     if args.patience < 0 or args.val_size < 1:
@@ -158,18 +190,30 @@ def preset_schedule(norm: str, recipe: str) -> Schedule:
     """The schedule a norm gets by default under a recipe."""
     if recipe == "modern":
         return Schedule(0.01 if norm == "nn" else 0.1, "cosine")
+    if recipe == "cpu":
+        return Schedule(CPU_LR[norm], "cosine")
     return REPORT_SCHEDULES[norm]
 
 
+def peak_lr(args: argparse.Namespace) -> float:
+    """--lr, scaled with the batch size under --lr-scaling linear."""
+    return args.lr * (args.bs / LR_REFERENCE_BATCH if args.lr_scaling == "linear" else 1.0)
+
+
 def learning_rate(args: argparse.Namespace, epoch: int, progress: float = 0.0) -> float:
-    """The lr for `epoch` (1-based); `progress` in [0, 1) is the fraction of the epoch done."""
+    """The lr for `epoch` (1-based); `progress` in [0, 1) is the fraction of the epoch done. The
+    cosine schedule rises linearly over the first `--warmup` fraction of training, then decays."""
+    lr = peak_lr(args)
     if args.schedule == "exponential":
-        return args.lr * args.lr_gamma ** (epoch - 1)
+        return lr * args.lr_gamma ** (epoch - 1)
     if args.schedule == "step":
-        return args.lr * args.lr_gamma ** sum(epoch > m for m in args.milestones)
+        return lr * args.lr_gamma ** sum(epoch > m for m in args.milestones)
     if args.schedule == "cosine":
-        return 0.5 * args.lr * (1 + math.cos(math.pi * (epoch - 1 + progress) / args.epochs))
-    return args.lr
+        done = (epoch - 1 + progress) / args.epochs
+        if done < args.warmup:
+            return lr * done / args.warmup
+        return 0.5 * lr * (1 + math.cos(math.pi * (done - args.warmup) / (1 - args.warmup)))
+    return lr
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -285,7 +329,7 @@ def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torc
                 group["lr"] = learning_rate(args, epoch, step / steps)
         with autocast_context(ctx.device, bf16):
             logits = model(images)
-            loss = F.cross_entropy(logits.float(), labels)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=args.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -373,7 +417,7 @@ def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any])
 
 
 def default_run_name(args: argparse.Namespace) -> str:
-    name = f"{args.norm}-bs{args.bs}" + ("-modern" if args.recipe == "modern" else "") + f"-seed{args.seed}"
+    name = f"{args.norm}-bs{args.bs}" + ("" if args.recipe == "report" else f"-{args.recipe}") + f"-seed{args.seed}"
     return f"smoke-{name}" if args.smoke else name
 
 
@@ -382,8 +426,19 @@ def default_run_name(args: argparse.Namespace) -> str:
 @entry_point
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    name = default_run_name(args)
+    run_dir = run_dir_for(args, "q4_normalization", name)
+    if args.resume == "auto" and (done := finished_summary(run_dir, args, RESUME_MUST_MATCH + ("epochs",))):
+        print(f"{run_dir} has finished (test accuracy {100 * done.get('test_accuracy', float('nan')):.2f}%"
+              f"{', diverged' if done.get('diverged') else ''}); nothing to do")
+        return done
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     ctx = setup_distributed(args.device)
+    if ctx.device.type == "cpu":
+        # Fresh activation buffers every step would otherwise cost page faults (benchmarks/).
+        keep_freed_memory()
     splits = load_splits(args)
     num_classes = len(splits.classes)
     if args.r < num_classes:
@@ -396,11 +451,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     parameters = count_parameters(net)
-    optimizer = torch.optim.SGD(param_groups(net, args.weight_decay), lr=args.lr, momentum=args.momentum,
-                                nesterov=args.nesterov)
+    optimizer = torch.optim.SGD(param_groups(net, args.weight_decay, args.decay_norm_bias), lr=peak_lr(args),
+                                momentum=args.momentum, nesterov=args.nesterov)
     # Before start_run, so that a refused --resume leaves the run's config.json as it was.
-    name = default_run_name(args)
-    checkpoint_dir = run_dir_for(args, "q4_normalization", name) / "checkpoints"
+    checkpoint_dir = run_dir / "checkpoints"
     resume = resume_if_requested(args, checkpoint_dir / "last.pt", net, optimizer,
                                  must_match=RESUME_MUST_MATCH, map_location=ctx.device, restore_rng=False)
     run = start_run(args, project=PROJECT, question="q4_normalization", default_name=name,
@@ -409,7 +463,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                   "test_images": len(splits.test), "num_classes": num_classes})
     print0(f"ResNet-{6 * args.n + 2} ({parameters:,} parameters), norm {args.norm}, batch {args.bs} | "
            f"{args.dataset}: {len(splits.train)} train / {len(splits.val)} val / {len(splits.test)} test | "
-           f"SGD lr {args.lr:g} ({args.schedule}), momentum {args.momentum}, wd {args.weight_decay:g}, "
+           f"SGD lr {peak_lr(args):g} ({args.schedule}"
+           f"{f', warm-up {args.warmup:g}' if args.schedule == 'cosine' and args.warmup else ''}), "
+           f"momentum {args.momentum}, wd {args.weight_decay:g}"
+           f"{'' if args.decay_norm_bias else ' (not on norm/bias)'}, "
+           f"{f'label smoothing {args.label_smoothing:g}, ' if args.label_smoothing else ''}"
            f"{args.epochs} epochs max, patience {args.patience or 'off'} | device {ctx.device}, "
            f"{ctx.world_size} process(es) | run {run.dir}", ctx=ctx)
 
@@ -452,6 +510,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         epoch_start = time.time()
         loss, accuracy = train_one_epoch(model, train_loader, optimizer, args, epoch, num_classes, ctx, run,
                                          bf16)
+        lr = optimizer.param_groups[0]["lr"]  # per-step schedules: the lr of the epoch's last step
         sync_buffers(model, ctx)
         val = evaluate(model, val_loader, num_classes, ctx, bf16)
         quantiles = probe_quantiles(model, args.probe_layer, probe_images, bf16)
@@ -484,15 +543,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if ctx.enabled:
         dist.barrier()  # rank 0 has written best.pt
     best = load_checkpoint(checkpoint_dir / "best.pt", net, map_location=ctx.device, restore_rng=False)
-    metrics = {}
-    for split, image_set in (("train", splits.train), ("val", splits.val), ("test", splits.test)):
+    metrics, test_pairs = {}, None
+    scored = (("train", splits.train), ("val", splits.val)) + ((("test", splits.test),) if args.eval_test else ())
+    for split, image_set in scored:
         result = evaluate(model, eval_loader(image_set, args, ctx), num_classes, ctx, bf16)
         metrics[split] = final_metrics(result)
         if split == "test":
             test_pairs = confusion_to_pairs(result["confusion"])
     epochs_run = max(h["epoch"] for h in state["history"])
     summary: dict[str, Any] = {
-        "norm": args.norm, "bs": args.bs, "recipe": args.recipe, "dataset": args.dataset, "smoke": args.smoke,
+        "finished": True, "norm": args.norm, "bs": args.bs, "recipe": args.recipe, "dataset": args.dataset,
+        "smoke": args.smoke, "lr_peak": peak_lr(args),
         "depth": 6 * args.n + 2, "parameters": parameters, "diverged": False,
         "best_epoch": best["epoch"], "epochs_run": epochs_run,
         "stopped_early": epochs_run < args.epochs,
@@ -505,8 +566,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run.table("final_metrics", ["split", "accuracy", "macro_f1", "micro_f1", "loss"],
               [[split, v["accuracy"], v["macro_f1"], v["micro_f1"], v["loss"]]
                for split, v in metrics.items()])
-    run.wandb_log(lambda wandb: {"test_confusion": wandb.plot.confusion_matrix(
-        y_true=test_pairs[0].tolist(), preds=test_pairs[1].tolist(), class_names=splits.classes)})
+    if test_pairs is not None:
+        run.wandb_log(lambda wandb: {"test_confusion": wandb.plot.confusion_matrix(
+            y_true=test_pairs[0].tolist(), preds=test_pairs[1].tolist(), class_names=splits.classes)})
     if ctx.is_main:
         import matplotlib.pyplot as plt
 

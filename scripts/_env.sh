@@ -9,23 +9,35 @@ export WANDB_SILENT="${WANDB_SILENT:-true}"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
 
 # The reproduce scripts' arguments: `--smoke` switches to the built-in data and the run folders
-# under runs/smoke (so they never mix with real runs); `--jobs N` runs up to N runs at once (see
-# submit); every other argument is passed on to each run. Sets SMOKE (an array, empty or
-# --smoke), RUNS, EXTRA and JOBS, and creates $RUNS/logs.
+# under runs/smoke (so they never mix with real runs); `--out-dir DIR` puts the run folders (and
+# logs) under DIR instead of runs/ (DIR/smoke with --smoke), for example outside the work tree so
+# that a long study outlives a checkout; `--jobs N` runs up to N runs at once (see submit); every
+# other argument is passed on to each run. Sets SMOKE (an array, empty or --smoke), RUNS, EXTRA
+# and JOBS, and creates $RUNS/logs.
 parse_reproduce_args() {
     SMOKE=()
-    RUNS=runs
+    local root=runs
     EXTRA=()
     JOBS=1
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            --smoke) SMOKE=(--smoke); RUNS=runs/smoke ;;
+            --smoke) SMOKE=(--smoke) ;;
+            --out-dir) root="${2-}"; shift $(($# > 1 ? 2 : 1)); continue ;;
+            --out-dir=*) root="${1#--out-dir=}" ;;
             --jobs) JOBS="${2-}"; shift $(($# > 1 ? 2 : 1)); continue ;;
             --jobs=*) JOBS="${1#--jobs=}" ;;
             *) EXTRA+=("$1") ;;
         esac
         shift
     done
+    if [[ -z "$root" ]]; then
+        echo "error: --out-dir needs a folder" >&2
+        exit 2
+    fi
+    RUNS="$root"
+    if [[ ${#SMOKE[@]} -gt 0 ]]; then
+        RUNS="$root/smoke"
+    fi
     if [[ ! "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
         echo "error: --jobs needs a positive integer, got '$JOBS'" >&2
         exit 2
