@@ -7,13 +7,14 @@ CRF), validation F1 and loss curves, and report 2's multilingual MultiCoNER II t
 
 Reads every `<runs-dir>/q5_ner_crf/*/summary.json`. Runs of the same data, model and recipe with
 different seeds are aggregated (mean ± sample std, n shown); per-type tables and curves show the
-lowest seed. With one seed per row, differences below 0.5 F1 points are called "no clear
-difference".
+lowest seed. A comparison gets a verdict only between rows of the same recipe and budget (epochs
+allowed, early-stopping patience) that both have at least two seeds: see VERDICT_RULE.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -45,7 +46,10 @@ COMPARISONS = (
     ("CRF vs BiLSTM (softmax)", "random-crf", "random", "a CRF output layer"),
     ("CRF on the full model", "glove-char-ln-gates-crf", "glove-char-ln-gates", "a CRF output layer"),
 )
-NOISE_POINTS = 0.5  # F1 points; one seed per row
+VERDICT_RULE = ("a comparison is judged only between rows of the same recipe and budget (epochs allowed, "
+                "early-stopping patience) with at least two seeds each: \"better\" or \"worse\" when the "
+                "difference of the means exceeds two standard errors (sqrt(s1²/n1 + s2²/n2), sample std "
+                "over seeds), else \"no clear difference\"")
 # What the modern recipe is asked to reach: every row this far above the original report, and the
 # best row at least BEST_TARGET (test micro-F1).
 TARGET_MARGIN, BEST_TARGET = 0.05, 0.855
@@ -94,6 +98,12 @@ class Row:
     def summary(self) -> dict:
         return self.first.summary
 
+    @property
+    def budgets(self) -> set[tuple]:
+        """(recipe, epochs allowed, patience) of each run, as the runs recorded them."""
+        return {(run.summary.get("recipe", "report"), run.summary.get("epochs"), run.config.get("patience"))
+                for run in self.runs}
+
 
 def group_runs(runs: Sequence[RunRecord]) -> dict[tuple[str, str, str], Row]:
     """{(data, variant, recipe): Row}."""
@@ -109,10 +119,30 @@ def points(difference: float) -> float:
     return round(100 * difference, 1)
 
 
-def verdict(difference: float) -> str:
-    if abs(points(difference)) < NOISE_POINTS:
+def budget_text(budget: tuple) -> str:
+    recipe, epochs, patience = budget
+    stop = f", early stop after {patience}" if patience else ", no early stop" if patience == 0 else ""
+    return f"{recipe} recipe, at most {epochs} epochs{stop}"
+
+
+def verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """'better', 'worse' or 'no clear difference' for the seeds `a` against the seeds `b` by
+    VERDICT_RULE; 'one seed' when either side has fewer than two."""
+    if len(a) < 2 or len(b) < 2:
+        return "one seed"
+    error = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    if abs(difference) <= 2 * error:
         return "no clear difference"
     return "better" if difference > 0 else "worse"
+
+
+def comparability(first: Row, second: Row) -> str | None:
+    """None when the two rows share one recipe and budget, else why they cannot be compared."""
+    if len(first.budgets) == 1 and first.budgets == second.budgets:
+        return None
+    describe = ("; ".join(budget_text(b) for b in sorted(row.budgets, key=str)) for row in (first, second))
+    return "not comparable, the runs differ in budget ({} against {})".format(*describe)
 
 
 def data_description(runs: list[RunRecord]) -> str:
@@ -189,13 +219,22 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
         return (f"**{title}** (`{with_name}` vs `{without_name}`): not available, the run(s) "
                 f"{', '.join(missing)} are missing.\n")
     a, b = with_feature.mean("test_f1"), without.mean("test_f1")
-    result = verdict(a - b)
-    if result == "no clear difference":
-        text = (f"adding {feature} makes no clear difference to test micro-F1 ({fmt(a)} vs {fmt(b)}, "
-                f"{points(a - b):+.1f} points)")
+    figures_ab = f"{fmt(a)} vs {fmt(b)}, {points(a - b):+.1f} points"
+    unlike = comparability(with_feature, without)
+    if unlike:
+        return (f"**{title}** (`{with_name}` vs `{without_name}`): {unlike}; test micro-F1 {figures_ab}, "
+                "printed for the record, no verdict.\n")
+    result = verdict(with_feature.values("test_f1"), without.values("test_f1"))
+    budget = budget_text(next(iter(with_feature.budgets)))
+    if result == "one seed":
+        text = (f"adding {feature}: test micro-F1 {figures_ab} (both {budget}); **cannot judge**: "
+                "one seed per row gives no measured spread")
+    elif result == "no clear difference":
+        text = (f"adding {feature} makes **no clear difference** to test micro-F1 ({figures_ab}; "
+                f"both {budget}, seeds {len(with_feature.runs)} and {len(without.runs)})")
     else:
-        text = (f"adding {feature} makes test micro-F1 {result}: {fmt(a)} vs {fmt(b)} "
-                f"({points(a - b):+.1f} points)")
+        text = (f"adding {feature} makes test micro-F1 **{result}**: {figures_ab} (both {budget}, "
+                f"seeds {len(with_feature.runs)} and {len(without.runs)})")
     precision = points(with_feature.mean("test_precision") - without.mean("test_precision"))
     recall = points(with_feature.mean("test_recall") - without.mean("test_recall"))
     text += f"; precision {precision:+.1f} points, recall {recall:+.1f} points"
@@ -211,12 +250,12 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
         text += f". By type, {gain} and {loss}"
     original_a, original_b = originals.get(with_name), originals.get(without_name)
     if original_a is not None and original_b is not None:
-        original_result = verdict(original_a - original_b)
-        described = {"better": "a better F1", "worse": "a worse F1",
-                     "no clear difference": "no clear difference"}
-        text += (f". In the original report the same change gave {described[original_result]} "
-                 f"({original_a:.2f} vs {original_b:.2f}); "
-                 f"this run {'agrees' if original_result == result else 'does not agree'}")
+        # The original report gives one figure per row and no spread: its sign is quoted, not judged.
+        text += (f". In the original report the same change gave {original_a:.2f} vs {original_b:.2f} "
+                 f"({points(original_a - original_b):+.1f} points)")
+        if result in ("better", "worse"):
+            direction = "better" if original_a > original_b else "worse"
+            text += f"; the direction here {'agrees' if direction == result else 'does not agree'}"
     return f"**{title}** (`{with_name}` vs `{without_name}`): {text}.\n"
 
 
@@ -269,17 +308,27 @@ def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
         sentences.append(f"Counting padding as correct, as report 2 did, raises token accuracy by up to "
                          f"{gap:.1f} points; entity F1 is unaffected by padding and is the figure to "
                          "compare.")
-    by_lang: dict[str, dict[str, float]] = {}
-    for s in multi:
-        by_lang.setdefault(s["lang"], {})[s["granularity"]] = s["test_f1"]
-    for lang, scores in sorted(by_lang.items()):
-        if "fine" in scores and "coarse" in scores:
-            difference = scores["coarse"] - scores["fine"]
-            relation = {"no clear difference": "the same entity F1, within noise, as",
-                        "better": "a higher entity F1 than",
-                        "worse": "a lower entity F1 than"}[verdict(difference)]
-            sentences.append(f"{lang}: coarse tags give {relation} fine tags ({fmt(scores['coarse'])} vs "
-                             f"{fmt(scores['fine'])}, {points(difference):+.1f} points).")
+    by_lang: dict[str, dict[str, Row]] = {}
+    for (data, _, _), row in rows.items():
+        if data.startswith("multiconer"):
+            by_lang.setdefault(row.summary["lang"], {})[row.summary["granularity"]] = row
+    for lang, pair in sorted(by_lang.items()):
+        if "fine" not in pair or "coarse" not in pair:
+            continue
+        coarse, fine = pair["coarse"], pair["fine"]
+        a, b = coarse.mean("test_f1"), fine.mean("test_f1")
+        figures_cf = f"{fmt(a)} vs {fmt(b)}, {points(a - b):+.1f} points"
+        unlike = comparability(coarse, fine)
+        result = verdict(coarse.values("test_f1"), fine.values("test_f1"))
+        if unlike:
+            sentences.append(f"{lang}: coarse vs fine tags {figures_cf}: {unlike}.")
+        elif result == "one seed":
+            sentences.append(f"{lang}: coarse vs fine tags, entity F1 {figures_cf}; cannot judge from one "
+                             "seed per row.")
+        else:
+            relation = {"no clear difference": "no clear difference in entity F1 from",
+                        "better": "a higher entity F1 than", "worse": "a lower entity F1 than"}[result]
+            sentences.append(f"{lang}: coarse tags give {relation} fine tags ({figures_cf}).")
     return " ".join(sentences)
 
 
@@ -333,6 +382,7 @@ def main(argv: list[str] | None = None) -> str:
         parts.append("### Test F1 per entity type\n")
         parts.append(per_type_table(here))
         parts.append("### Comparisons\n")
+        parts.append(f"Rule: {VERDICT_RULE}.\n")
         for title, with_name, without_name, feature in COMPARISONS:
             parts.append(comparison(title, here.get(with_name), here.get(without_name), with_name,
                                     without_name, feature, originals))

@@ -9,7 +9,7 @@ from q5_ner_crf.report import main
 
 def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=False, crf=False,
               dataset="gmb", smoke=False, lang="en", granularity="fine", started="2026-01-01T00:00:00",
-              per_type=None, recipe="report", seed=0, **extra):
+              per_type=None, recipe="report", seed=0, patience=0, **extra):
     folder = root / "q5_ner_crf" / name
     folder.mkdir(parents=True)
     per_type = per_type or {"geo": test_f1, "per": test_f1}
@@ -26,7 +26,8 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
                         f"{split}_token_accuracy": 0.95,
                         f"{split}_tokens": 1000})
     (folder / "summary.json").write_text(json.dumps(summary))
-    (folder / "config.json").write_text(json.dumps({"_provenance": {"started": started}}))
+    config = {"_provenance": {"started": started}, "patience": patience}
+    (folder / "config.json").write_text(json.dumps(config))
     lines = [json.dumps({"step": e, "epoch": e, "val_f1": test_f1 * e / 2, "train_loss": 1 / e,
                          "val_loss": 1.5 / e}) + "\n" for e in (1, 2)]
     (folder / "metrics.jsonl").write_text("".join(lines))
@@ -34,11 +35,19 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
 
 def test_conclusions_follow_the_numbers(tmp_path):
     write_run(tmp_path, "gmb-random", 0.60)
-    write_run(tmp_path, "gmb-glove", 0.80, embeddings="glove", per_type={"geo": 0.9, "per": 0.7})
-    write_run(tmp_path, "gmb-glove-char", 0.70, embeddings="glove", char=True,
-              per_type={"geo": 0.95, "per": 0.45})
-    write_run(tmp_path, "gmb-glove-char-ln", 0.702, embeddings="glove", char=True, layer_norm="hidden")
-    # Recorded before the report's variant existed: layer_norm True meant Ba et al.'s gates.
+    # Two seeds per row: glove mean 0.81, glove-char mean 0.71, each sample variance 0.0002;
+    # two standard errors of the difference 2 * sqrt(0.0002/2 + 0.0002/2) = 0.028 < 0.10: worse.
+    for seed, f1 in ((0, 0.80), (1, 0.82)):
+        write_run(tmp_path, f"gmb-glove-{seed}", f1, embeddings="glove", seed=seed,
+                  per_type={"geo": 0.9, "per": 0.7})
+    for seed, f1 in ((0, 0.70), (1, 0.72)):
+        write_run(tmp_path, f"gmb-glove-char-{seed}", f1, embeddings="glove", char=True, seed=seed,
+                  per_type={"geo": 0.95, "per": 0.45})
+    # ln-hidden mean 0.72, variance 0.0008: 2 * sqrt(0.0008/2 + 0.0002/2) = 0.045 > 0.01: no clear difference.
+    for seed, f1 in ((0, 0.70), (1, 0.74)):
+        write_run(tmp_path, f"gmb-glove-char-ln-{seed}", f1, embeddings="glove", char=True,
+                  layer_norm="hidden", seed=seed)
+    # Recorded before the report's variant existed: layer_norm True meant Ba et al.'s gates. One seed.
     write_run(tmp_path, "gmb-glove-char-ln-old", 0.65, embeddings="glove", char=True, layer_norm=True)
     out = tmp_path / "reports" / "q5.md"
     text = main(["--runs-dir", str(tmp_path), "--out", str(out)])
@@ -48,24 +57,47 @@ def test_conclusions_follow_the_numbers(tmp_path):
     assert "**the real data**" in text
 
     chars = next(p for p in text.split("\n\n") if p.startswith("**Characters vs GloVe alone**"))
-    assert "makes test micro-F1 worse: 0.7000 vs 0.8000 (-10.0 points)" in chars
-    assert "largest gain is on `geo` (+5.0 points)" in chars
+    assert "makes test micro-F1 **worse**: 0.7100 vs 0.8100, -10.0 points" in chars
+    assert "both report recipe, at most 10 epochs, no early stop" in chars
+    assert "largest gain is on `geo` (+5.0 points)" in chars  # per type: the lowest seed of each row
     assert "largest loss on `per` (-25.0 points)" in chars
-    assert "the same change gave a worse F1 (0.68 vs 0.74); this run agrees" in chars
+    assert "the same change gave 0.68 vs 0.74 (-6.0 points); the direction here agrees" in chars
 
     layer_norm = next(p for p in text.split("\n\n") if p.startswith("**Layer normalisation"))
-    assert "makes no clear difference" in layer_norm and "+0.2 points" in layer_norm
-    assert "gave a better F1 (0.75 vs 0.68); this run does not agree" in layer_norm
+    assert "makes **no clear difference**" in layer_norm and "+1.0 points" in layer_norm
+    assert "gave 0.75 vs 0.68 (+7.0 points)" in layer_norm and "agree" not in layer_norm
     assert ("| 2.1.4' | LayerNorm-BiLSTM (Ba et al.: LN on gates and cell), GloVe + characters | 0.6500 "
             "| — |") in text
     kinds = next(p for p in text.split("\n\n") if p.startswith("**The report's LayerNorm vs Ba et al.'s"))
-    assert "makes test micro-F1 better: 0.7020 vs 0.6500 (+5.2 points)" in kinds
+    assert "test micro-F1 0.7200 vs 0.6500, +7.0 points" in kinds
+    assert "**cannot judge**: one seed" in kinds and "better" not in kinds
 
     assert "not available, the run(s) random-crf are missing" in text
     assert "| 2.2 | BiLSTM-CRF, random embeddings | missing run | 0.69 |" in text
     # ours, original, points vs original (0.60 - 0.66), P, R, weighted F1 (0.60 - 0.05), ...
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.6000 | 0.66 | -6.0 | 0.6000 | 0.6000 | 0.5500 |" in text
     assert "No MultiCoNER runs found" in text
+
+
+def test_runs_of_different_budgets_get_no_verdict(tmp_path):
+    # Both rows with two seeds and 20 points apart, but the CRF row was allowed 8 epochs, not 20.
+    for seed in (0, 1):
+        write_run(tmp_path, f"random-{seed}", 0.60 + seed / 100, recipe="modern", patience=2, seed=seed,
+                  epochs=20)
+        write_run(tmp_path, f"random-crf-{seed}", 0.80 + seed / 100, crf=True, recipe="modern", patience=2,
+                  seed=seed, epochs=8)
+        # Same epochs as glove-char-ln-gates but another patience: not the same budget either.
+        write_run(tmp_path, f"gates-{seed}", 0.70 + seed / 100, embeddings="glove", char=True,
+                  layer_norm="gates", recipe="modern", patience=2, seed=seed, epochs=20)
+        write_run(tmp_path, f"gates-crf-{seed}", 0.75 + seed / 100, embeddings="glove", char=True,
+                  layer_norm="gates", crf=True, recipe="modern", patience=0, seed=seed, epochs=20)
+    text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
+    crf = next(p for p in text.split("\n\n") if p.startswith("**CRF vs BiLSTM"))
+    assert ("not comparable, the runs differ in budget (modern recipe, at most 8 epochs, early stop after 2 "
+            "against modern recipe, at most 20 epochs, early stop after 2)") in crf
+    assert "0.8050 vs 0.6050, +20.0 points" in crf and "better" not in crf
+    full = next(p for p in text.split("\n\n") if p.startswith("**CRF on the full model"))
+    assert "not comparable" in full and "no early stop against" in full and "better" not in full
 
 
 def test_seeds_are_aggregated_and_the_modern_targets_judged(tmp_path):
@@ -97,7 +129,16 @@ def test_multilingual_table_and_smoke_label(tmp_path):
     assert ("| en | coarse | 17 | 0.5200 | 0.4200 | 0.4700 | 90.00% | 0.3000 | 0.8500 | 99.00% | 0.4000 | "
             "0.9700 | 7/10 (max 10) |") in text
     assert "raises token accuracy by up to 4.0 points" in text  # 99% vs 95%
-    assert "en: coarse tags give a higher entity F1 than fine tags (0.5200 vs 0.4000, +12.0 points)" in text
+    # One seed per granularity: the difference is printed, not judged.
+    assert "en: coarse vs fine tags, entity F1 0.5200 vs 0.4000, +12.0 points; cannot judge" in text
+    for seed, (fine, coarse) in enumerate(((0.40, 0.52), (0.42, 0.53))):
+        for granularity, f1 in (("fine", fine), ("coarse", coarse)):
+            write_run(tmp_path, f"mc-{granularity}-{seed + 1}", f1, dataset="multiconer",
+                      granularity=granularity, smoke=True, seed=seed + 1)
+    # Now three seeds each: fine 0.40, 0.40, 0.42 and coarse 0.52, 0.52, 0.53; 12.0 points is far
+    # beyond two standard errors (0.016).
+    text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
+    assert "en: coarse tags give a higher entity F1 than fine tags (0.5233 vs 0.4067, +11.7 points)" in text
 
 
 def test_no_runs_is_a_one_line_error(tmp_path, capsys):
