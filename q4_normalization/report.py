@@ -18,6 +18,7 @@ from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell,
                            write_report)
+from q4_normalization.select_lr import sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
 REPORT_TEST_ACCURACY = {"nn": 0.7174, "bn": 0.8139, "in": 0.8335, "bin": 0.8298, "ln": 0.7661, "gn": 0.8198,
@@ -294,6 +295,15 @@ def main(argv=None) -> Path:
                     for run in diverged_runs(runs) for norm, bs, recipe in [run_key(run)])
     parts += ["\n## Diverged runs\n", ("These runs stopped on a NaN/inf loss and count as diverged in the "
                                        "tables: " + "; ".join(failed) + ".\n") if failed else "None.\n"]
+    sweep = load_runs(str(Path(args.runs_dir) / "q4_lr_sweep" / "q4_normalization" / "*"))
+    if sweep:
+        budgets = sorted({(run.config.get("epochs"), run.config.get("train_images")) for run in sweep})
+        budget_text = "; ".join(f"{epochs} epoch(s) on {images} training images" for epochs, images in budgets)
+        parts += ["## Learning-rate sweep\n",
+                  f"Validation accuracy (best epoch) of the sweep runs that picked each norm's peak "
+                  f"learning rate for the `{args.recipe}` recipe ({budget_text}; the test split is not "
+                  f"scored). torch's BatchNorm2d takes BatchNorm's pick.\n",
+                  sweep_table(sweep_scores(sweep)), ""]
     if modern_keys and args.recipe != "modern":
         parts += ["## Modern recipe (`--recipe modern`)\n",
                   split_table(groups, modern_keys, "test", with_report=True)]

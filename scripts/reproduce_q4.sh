@@ -33,7 +33,9 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 parse_reproduce_args ${ARGS[@]+"${ARGS[@]}"}
-NORMS=(nn bn in bin ln gn torch_bn)
+# Q4_NORMS / Q4_BS8_NORMS pick a subset of the rows (the tests use one or two).
+read -r -a NORMS <<< "${Q4_NORMS-nn bn in bin ln gn torch_bn}"
+read -r -a BS8_NORMS <<< "${Q4_BS8_NORMS-bn gn}"
 SWEEP_NORMS=(nn bn in bin ln gn)
 LR_GRID=(0.05 0.1 0.2)
 NN_LR_GRID=(0.02 0.05 0.1)  # no normalization: lr 0.2 is past what a plain ResNet-14 takes
@@ -73,11 +75,11 @@ lr_flag() {  # lr_flag NORM: --lr with the sweep's pick, nothing for the other r
 }
 
 # ---- the table ----
-for norm in "${NORMS[@]}"; do
+for norm in ${NORMS[@]+"${NORMS[@]}"}; do
     # shellcheck disable=SC2046
     run "$norm-bs128" "$RUNS" --norm "$norm" --bs 128 $(lr_flag "$norm")
 done
-for norm in bn gn; do
+for norm in ${BS8_NORMS[@]+"${BS8_NORMS[@]}"}; do
     # shellcheck disable=SC2046
     run "$norm-bs8" "$RUNS" --norm "$norm" --bs 8 $(lr_flag "$norm")
 done

@@ -296,3 +296,20 @@ def test_resnet14_parameter_count_by_hand():
     assert count_parameters(ResNet(2, 10, "torch_bn")) == convs + fc + 2 * channels
     assert count_parameters(ResNet(2, 10, "bin")) == convs + fc + 3 * channels  # + rho
     assert count_parameters(ResNet(2, 10, "nn")) == convs + fc + channels  # conv biases instead
+
+
+@pytest.mark.parametrize("norm", ["bn", "bin", "nn"])
+def test_no_decay_on_norm_and_bias_parameters(norm):
+    # ResNet-8 (n=1): 1 + 2 * 3 = 7 convolutions and the classifier. With decay_norm_bias=False
+    # only their weight tensors are decayed; norm gains and shifts, rho, and the conv biases (kept
+    # without normalization) and the classifier's bias are not.
+    model = ResNet(n=1, r=10, norm=norm)
+    decayed, undecayed = param_groups(model, weight_decay=5e-4, decay_norm_bias=False)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 7
+    weights = {id(m.weight) for m in convs} | {id(model.fc.weight)}
+    assert {id(p) for p in decayed["params"]} == weights and decayed["weight_decay"] == 5e-4
+    rest = {id(p) for p in model.parameters()} - weights
+    assert {id(p) for p in undecayed["params"]} == rest and undecayed["weight_decay"] == 0.0
+    # (bn: 2 per norm layer x 7 layers + fc bias; bin adds rho; nn: 7 conv biases + fc bias)
+    assert len(rest) == {"bn": 15, "bin": 22, "nn": 8}[norm]

@@ -100,3 +100,23 @@ def test_no_runs_is_one_line_and_exit_1(tmp_path, capsys):
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no Q4 runs") and "\n" not in err
+
+
+def test_select_lr_picks_on_validation_with_ties_to_the_smaller_lr_and_diverged_last(tmp_path):
+    from common.report import RunRecord
+    from q4_normalization.select_lr import pick, sweep_scores, sweep_table
+
+    def record(norm, lr, val=None, diverged=False):
+        summary = {"diverged": True} if diverged else {"val_accuracy": val, "test_accuracy": 0.99}
+        return RunRecord(tmp_path / f"{norm}-{lr}", {"norm": norm, "lr": lr}, summary)
+
+    scores = sweep_scores([record("bn", 0.05, 0.40), record("bn", 0.1, 0.52), record("bn", 0.2, 0.52),
+                           record("gn", 0.05, 0.30), record("gn", 0.1, diverged=True),
+                           record("nn", 0.1, diverged=True), record("nn", 0.02, diverged=True)])
+    assert pick(scores["bn"]) == 0.1    # 0.1 and 0.2 tie: the smaller lr
+    assert pick(scores["gn"]) == 0.05   # a diverged run ranks below any finished one
+    assert pick(scores["nn"]) == 0.02   # all diverged: the smallest lr
+    table = sweep_table(scores)  # columns: the union of the grids, 0.02 0.05 0.1 0.2
+    assert "| bn | — | 40.00% | 52.00% | 52.00% | 0.1 |" in table
+    assert "| gn | — | 30.00% | diverged | — | 0.05 |" in table
+    assert "| nn | diverged | — | diverged | — | 0.02 |" in table

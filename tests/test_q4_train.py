@@ -7,8 +7,10 @@ import argparse
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,7 +139,7 @@ def test_predictions_ignore_outputs_beyond_the_classes():
     # rows: true class, columns: predicted class
     assert result["confusion"].tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 1]]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    args = argparse.Namespace(schedule="constant")
+    args = argparse.Namespace(schedule="constant", label_smoothing=0.0)
     _, accuracy = train.train_one_epoch(model, loader, optimizer, args, 1, 3, DistContext(), None, False)
     assert accuracy == pytest.approx(3 / 5)
 
@@ -242,3 +244,84 @@ def test_diverged_run_is_recorded_and_exits_3(tmp_path):
     assert exit_info.value.code == 3
     summary = json.loads((tmp_path / "q4_normalization" / "boom" / "summary.json").read_text())
     assert summary["diverged"] is True
+
+
+def test_cpu_recipe_warm_up_cosine_and_linear_lr_scaling():
+    # 10 epochs, warm-up over the first 10% of training: lr rises linearly to the peak, then a
+    # cosine over the remaining 90% takes it to 0. Batch 8 scales the peak by 8/128.
+    args = train.parse_args(["--recipe", "cpu", "--norm", "gn", "--lr", "0.1", "--epochs", "10"])
+    assert (args.warmup, args.label_smoothing, args.decay_norm_bias) == (0.1, 0.1, False)
+    assert train.learning_rate(args, 1, 0.0) == 0.0
+    assert train.learning_rate(args, 1, 0.5) == pytest.approx(0.05)       # 5% done: half way up
+    assert train.learning_rate(args, 2, 0.0) == pytest.approx(0.1)        # 10% done: the peak
+    assert train.learning_rate(args, 6, 0.5) == pytest.approx(0.05)       # 55%: cos(pi / 2)
+    assert train.learning_rate(args, 10, 1.0) == pytest.approx(0.0, abs=1e-15)
+    small = train.parse_args(["--recipe", "cpu", "--norm", "gn", "--lr", "0.1", "--bs", "8", "--epochs", "10"])
+    assert train.learning_rate(small, 2, 0.0) == pytest.approx(0.1 * 8 / 128)
+    # The other recipes keep their schedules unscaled and without warm-up.
+    modern = train.parse_args(["--recipe", "modern", "--bs", "8", "--epochs", "10"])
+    assert train.learning_rate(modern, 1, 0.0) == pytest.approx(0.1)
+
+
+def test_resume_auto_starts_afresh_continues_and_leaves_a_finished_run(tmp_path, capsys):
+    common = ["--norm", "gn", "--bs", "16", "--train-size", "32", "--out-dir", str(tmp_path), *TINY]
+    whole = main([*common, "--epochs", "2", "--run-name", "whole"])
+    # No checkpoint yet: --resume auto is a fresh start (plain --resume would be an error).
+    first = main([*common, "--epochs", "1", "--run-name", "auto", "--resume", "auto"])
+    assert first["epochs_run"] == 1
+    resumed = main([*common, "--epochs", "2", "--run-name", "auto", "--resume", "auto"])
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    assert resumed["train_loss"] == whole["train_loss"]
+    run_dir = tmp_path / "q4_normalization" / "auto"
+    before = {name: (run_dir / name).read_bytes() for name in ("metrics.jsonl", "summary.json", "config.json")}
+    capsys.readouterr()
+    again = main([*common, "--epochs", "2", "--run-name", "auto", "--resume", "auto"])
+    assert "nothing to do" in capsys.readouterr().out
+    assert again == json.loads(before["summary.json"])
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    # A finished run with other settings is not "finished" for this command: it is continued
+    # from its checkpoint (here one more epoch), not returned.
+    longer = main([*common, "--epochs", "3", "--run-name", "auto", "--resume", "auto"])
+    assert longer["epochs_run"] == 3
+
+
+def test_reproduce_script_killed_mid_study_ends_like_an_uninterrupted_study(tmp_path):
+    # Two rows of the table, 3 epochs each, one run at a time. The interrupted study is killed
+    # (SIGKILL to the whole process group, as when a machine goes away) once its first run has
+    # written an epoch checkpoint and before it finished; started again, it must skip nothing
+    # that was unfinished, redo nothing that was finished, and end with the same summaries and
+    # per-epoch records as the uninterrupted study.
+    env = {**os.environ, "Q4_NORMS": "bn", "Q4_BS8_NORMS": "gn", "OMP_NUM_THREADS": "1"}
+    flags = ["--smoke", "--wandb-mode", "disabled", "--epochs", "3", "--train-size", "64",
+             "--val-size", "32", "--test-size", "32", "--probe-size", "8"]
+    script = str(REPO / "scripts" / "reproduce_q4.sh")
+
+    def study(out: Path) -> subprocess.Popen:
+        return subprocess.Popen(["bash", script, *flags, "--out-dir", str(out)], cwd=REPO, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    assert study(tmp_path / "whole").wait(timeout=600) == 0
+    runs = tmp_path / "cut" / "smoke" / "q4_normalization"
+    process = study(tmp_path / "cut")
+    checkpoint = runs / "smoke-bn-bs128-seed0" / "checkpoints" / "last.pt"
+    deadline = 600
+    while not checkpoint.exists() and process.poll() is None and deadline > 0:
+        time.sleep(0.05)
+        deadline -= 0.05
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    # Killed mid-study: the first run between two epochs, the second not started.
+    assert not (runs / "smoke-bn-bs128-seed0" / "summary.json").exists()
+    assert not (runs / "smoke-gn-bs8-seed0" / "summary.json").exists()
+    assert study(tmp_path / "cut").wait(timeout=600) == 0
+
+    drop = ("time", "epoch_time")
+    for name in ("smoke-bn-bs128-seed0", "smoke-gn-bs8-seed0"):
+        whole_dir, cut_dir = tmp_path / "whole" / "smoke" / "q4_normalization" / name, runs / name
+        whole_summary, cut_summary = (json.loads((d / "summary.json").read_text()) for d in (whole_dir, cut_dir))
+        for key in ("test_accuracy", "val_accuracy", "train_accuracy", "train_loss", "test_macro_f1",
+                    "best_epoch", "epochs_run"):
+            assert cut_summary[key] == whole_summary[key], (name, key)
+        clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
+        assert clean(metrics(cut_dir)) == clean(metrics(whole_dir)), name
+    assert (tmp_path / "cut" / "smoke" / "logs" / "q4-bn-bs128.log").exists()
