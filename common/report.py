@@ -98,6 +98,23 @@ def spread_cell(values: Sequence[float], format_value: Callable[[float], str] = 
     return text + (f" (n={len(values)})" if count else "")
 
 
+SEED_VERDICT_RULE = ("\"better\" or \"worse\" when the difference of the means over seeds exceeds two "
+                     "standard errors (sqrt(s1²/n1 + s2²/n2), sample std), else \"no clear difference\"; "
+                     "fewer than two seeds on either side give no verdict")
+
+
+def seed_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """The seeds' values `a` against `b` by SEED_VERDICT_RULE: 'better', 'worse', 'no clear
+    difference', or 'one seed' when either side has fewer than two values (no measured spread)."""
+    if len(a) < 2 or len(b) < 2:
+        return "one seed"
+    error = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+    difference = statistics.fmean(a) - statistics.fmean(b)
+    if abs(difference) <= 2 * error:
+        return "no clear difference"
+    return "better" if difference > 0 else "worse"
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
                    align: Sequence[str] | None = None) -> str:
     """A GitHub markdown table; cells go through `fmt`. `align` holds 'l' or 'r' per column

@@ -14,15 +14,14 @@ allowed, early-stopping patience) that both have at least two seeds: see VERDICT
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, fmt, fmt_pct, load_runs, markdown_table, plot_curves,
-                           provenance_section, spread_cell, write_report)
+from common.report import (SEED_VERDICT_RULE, RunRecord, fmt, fmt_pct, load_runs, markdown_table,
+                           plot_curves, provenance_section, seed_verdict, spread_cell, write_report)
 from q5_ner_crf.model import model_variant
 
 # Report 1's rows: (section, variant as in train.py's run names, description, original test micro-F1)
@@ -47,9 +46,7 @@ COMPARISONS = (
     ("CRF on the full model", "glove-char-ln-gates-crf", "glove-char-ln-gates", "a CRF output layer"),
 )
 VERDICT_RULE = ("a comparison is judged only between rows of the same recipe and budget (epochs allowed, "
-                "early-stopping patience) with at least two seeds each: \"better\" or \"worse\" when the "
-                "difference of the means exceeds two standard errors (sqrt(s1²/n1 + s2²/n2), sample std "
-                "over seeds), else \"no clear difference\"")
+                f"early-stopping patience): {SEED_VERDICT_RULE}")
 # What the modern recipe is asked to reach: every row this far above the original report, and the
 # best row at least BEST_TARGET (test micro-F1).
 TARGET_MARGIN, BEST_TARGET = 0.05, 0.855
@@ -123,18 +120,6 @@ def budget_text(budget: tuple) -> str:
     recipe, epochs, patience = budget
     stop = f", early stop after {patience}" if patience else ", no early stop" if patience == 0 else ""
     return f"{recipe} recipe, at most {epochs} epochs{stop}"
-
-
-def verdict(a: Sequence[float], b: Sequence[float]) -> str:
-    """'better', 'worse' or 'no clear difference' for the seeds `a` against the seeds `b` by
-    VERDICT_RULE; 'one seed' when either side has fewer than two."""
-    if len(a) < 2 or len(b) < 2:
-        return "one seed"
-    error = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
-    difference = statistics.fmean(a) - statistics.fmean(b)
-    if abs(difference) <= 2 * error:
-        return "no clear difference"
-    return "better" if difference > 0 else "worse"
 
 
 def comparability(first: Row, second: Row) -> str | None:
@@ -224,7 +209,7 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
     if unlike:
         return (f"**{title}** (`{with_name}` vs `{without_name}`): {unlike}; test micro-F1 {figures_ab}, "
                 "printed for the record, no verdict.\n")
-    result = verdict(with_feature.values("test_f1"), without.values("test_f1"))
+    result = seed_verdict(with_feature.values("test_f1"), without.values("test_f1"))
     budget = budget_text(next(iter(with_feature.budgets)))
     if result == "one seed":
         text = (f"adding {feature}: test micro-F1 {figures_ab} (both {budget}); **cannot judge**: "
@@ -319,7 +304,7 @@ def multilingual_observations(rows: Mapping[tuple[str, str, str], Row]) -> str:
         a, b = coarse.mean("test_f1"), fine.mean("test_f1")
         figures_cf = f"{fmt(a)} vs {fmt(b)}, {points(a - b):+.1f} points"
         unlike = comparability(coarse, fine)
-        result = verdict(coarse.values("test_f1"), fine.values("test_f1"))
+        result = seed_verdict(coarse.values("test_f1"), fine.values("test_f1"))
         if unlike:
             sentences.append(f"{lang}: coarse vs fine tags {figures_cf}: {unlike}.")
         elif result == "one seed":

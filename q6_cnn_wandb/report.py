@@ -23,8 +23,8 @@ import numpy as np
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, plot_curves, provenance_section,
-                           save_figure, spread_cell, write_report)
+from common.report import (SEED_VERDICT_RULE, RunRecord, fmt_pct, load_runs, markdown_table, plot_curves,
+                           provenance_section, save_figure, seed_verdict, spread_cell, write_report)
 from q6_cnn_wandb.model import LeNet5, format_size, parameter_table
 from q6_cnn_wandb.results import confusion_figure
 from q6_cnn_wandb.theory import QUESTIONS, run_checks
@@ -210,29 +210,44 @@ def mse_section(cnn_runs: list[RunRecord]) -> str:
                 f"**{config_label(s)} barely moves.** Its training loss went from {first:.4f} to {last:.4f} "
                 f"in {len(losses)} epochs ({100 * moved:.1f}% change); the uniform prediction scores "
                 f"{uniform:.4f} = (K-1)/K^2, and the test accuracy, {fmt_pct(s['test_accuracy'])}, is "
-                f"not above chance ({fmt_pct(chance)}). This is the finding, not a bug. {reason}")
+                f"not above chance ({fmt_pct(chance)}). {reason}")
         else:
+            # Whether the first epoch already left the uniform prediction is read from the run.
+            first_drop = (uniform - first) / uniform
             paragraphs.append(
                 f"**{config_label(s)} did learn here**: training loss {first:.4f} -> {last:.4f} in "
                 f"{len(losses)} epochs (the uniform prediction scores {uniform:.4f}), test accuracy "
-                f"{fmt_pct(s['test_accuracy'])} against {fmt_pct(chance)} chance. It still starts slowly: "
-                f"{reason}")
+                f"{fmt_pct(s['test_accuracy'])} against {fmt_pct(chance)} chance. After the first epoch "
+                f"the training loss was {100 * first_drop:.1f}% below the uniform prediction's. {reason}")
     return "\n\n".join(paragraphs)
 
 
 def answer_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:
-    """Yes/no: do the pre-trained features beat the best of the four configurations?"""
-    if not cnn_runs or not mlp_runs:
+    """Do the pre-trained features beat the best of the four configurations? Judged over seeds by
+    SEED_VERDICT_RULE; with one seed on either side the numbers are given without a verdict."""
+    # The four configurations share one recipe; the longer augmented row is not one of them.
+    four = [run for run in cnn_runs
+            if run.summary.get("config_id") in CONFIGS and not run.summary.get("augment")]
+    if not four or not mlp_runs:
         return ("Cannot answer: the report needs the four LeNet runs and a ResNet-34 run "
-                f"({len(cnn_runs)} LeNet and {len(mlp_runs)} ResNet-34 runs found).")
-    best_cnn = max(cnn_runs, key=lambda run: run.summary["test_accuracy"])
+                f"({len(four)} LeNet runs of the four configurations and {len(mlp_runs)} ResNet-34 runs "
+                "found).")
+
+    def mean(runs: list[RunRecord]) -> float:
+        return float(np.mean([run.summary["test_accuracy"] for run in runs]))
+
+    best_cnn = max(by_setting(four).values(), key=mean)
     pretrained = [run for run in mlp_runs if run.summary.get("pretrained")]
-    mlp = max(pretrained or mlp_runs, key=lambda run: run.summary["test_accuracy"])
-    cnn_acc, mlp_acc = best_cnn.summary["test_accuracy"], mlp.summary["test_accuracy"]
+    mlp_groups: dict[tuple, list[RunRecord]] = {}
+    for run in sorted(pretrained or mlp_runs, key=lambda run: run.summary.get("seed", 0)):
+        mlp_groups.setdefault((run.summary["weights_label"], run.summary.get("image_size")), []).append(run)
+    mlp = max(mlp_groups.values(), key=mean)
+    cnn_acc, mlp_acc = mean(best_cnn), mean(mlp)
     gap = 100 * (mlp_acc - cnn_acc)
-    comparison = (f"ResNet-34 features ({mlp.summary['weights_label']}) + MLP: {fmt_pct(mlp_acc)} test "
-                  f"accuracy (final model); best LeNet configuration, {config_label(best_cnn.summary)}: "
-                  f"{fmt_pct(cnn_acc)} (epoch selected on {best_cnn.summary['selected_on']}); "
+    s_cnn, s_mlp = best_cnn[0].summary, mlp[0].summary
+    comparison = (f"ResNet-34 features ({s_mlp['weights_label']}) + MLP: {accuracy_cell(mlp)} test "
+                  f"accuracy (final model); best of the four LeNet configurations, {config_label(s_cnn)}: "
+                  f"{accuracy_cell(best_cnn)} (epoch selected on {s_cnn['selected_on']}); "
                   f"difference {gap:+.2f} points.")
     if not pretrained:
         return (f"**Not answered by these runs**: the ResNet-34 features came from **random weights** "
@@ -240,11 +255,18 @@ def answer_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> str:
                 f"features and the question does not apply. For the record: {comparison} "
                 f"Run `python q6_cnn_wandb/resnet34_features.py --weights imagenet` with "
                 f"resnet34-b627a593.pth in torchvision's cache to answer it.")
-    datasets = {run.summary.get("dataset") for run in [best_cnn, mlp]}
+    datasets = {run.summary.get("dataset") for run in [*best_cnn, *mlp]}
     caveat = ("" if len(datasets) == 1 else
               f" Caution: the runs used different data ({', '.join(sorted(map(str, datasets)))}), so the "
               f"comparison is not like for like.")
-    return f"**{'Yes' if mlp_acc > cnn_acc else 'No'}.** {comparison}{caveat}"
+    result = seed_verdict([run.summary["test_accuracy"] for run in mlp],
+                          [run.summary["test_accuracy"] for run in best_cnn])
+    if result == "one seed":
+        return (f"**Cannot judge from these runs**: {len(mlp)} and {len(best_cnn)} seed(s), and a verdict "
+                f"needs at least two on each side for a measured spread. {comparison}{caveat}")
+    answer = {"better": "Yes", "worse": "No", "no clear difference": "No clear difference"}[result]
+    return (f"**{answer}** ({len(mlp)} and {len(best_cnn)} seeds; {SEED_VERDICT_RULE}). "
+            f"{comparison}{caveat}")
 
 
 def theory_section() -> str:

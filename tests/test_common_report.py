@@ -5,7 +5,7 @@ import json
 import pytest
 
 from common.errors import DataError
-from common.report import fmt_pct, load_runs, markdown_table, plot_curves, provenance_section
+from common.report import fmt_pct, load_runs, markdown_table, plot_curves, provenance_section, seed_verdict
 
 
 def write_run(root, name, summary, metrics):
@@ -61,3 +61,17 @@ def test_provenance_lists_command_wall_time_hardware_machine_and_checksums(tmp_p
     assert ("| config1-seed0 | `python -m q6_cnn_wandb.train --config 1 --threads 1` | 0123456789 | "
             "2026-11-30T03:00:00+0000 | 2.5 min | CPU, 1 of 2 threads |") in text
     assert "cpu: test cpu" in text and "abc  data/file" in text
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    # means 0.81 and 0.71, variances 0.0002 each: two standard errors 2 * sqrt(0.0001 + 0.0001) = 0.028
+    ([0.80, 0.82], [0.70, 0.72], "better"),
+    ([0.70, 0.72], [0.80, 0.82], "worse"),
+    # means 0.72 and 0.71, variances 0.0008 and 0.0002: 2 * sqrt(0.0004 + 0.0001) = 0.045 > 0.01
+    ([0.70, 0.74], [0.70, 0.72], "no clear difference"),
+    # a 20-point gap on one seed is still not judged
+    ([0.90], [0.70, 0.72], "one seed"),
+    ([0.90, 0.91], [0.70], "one seed"),
+])
+def test_seed_verdict_uses_the_measured_spread(a, b, expected):
+    assert seed_verdict(a, b) == expected

@@ -61,39 +61,55 @@ def classes(accuracy: float) -> dict:
             "worst_class_accuracy": accuracy}
 
 
-def make_runs(root: Path, cnn_accuracies, mlp_accuracy: float, pretrained: bool) -> None:
+def make_runs(root: Path, cnn_accuracies, mlp_accuracy: float, pretrained: bool, seeds=(0,)) -> None:
+    """One run per configuration and a ResNet-34 run for each seed; seed s adds s/100 to every accuracy."""
     settings = {1: ("sgd", "ce", 0.001, 0.9), 2: ("adam", "ce", 0.01, None), 3: ("sgd", "mse", 0.001, 0.9),
                 4: ("adam", "mse", 0.01, None)}
-    for config, accuracy in zip(settings, cnn_accuracies):
-        optimizer, loss, lr, momentum = settings[config]
-        write_run(root, f"config{config}", {
-            "kind": "cnn", "config_id": config, "optimizer": optimizer, "loss": loss, "lr": lr,
-            "momentum": momentum, "epochs_run": 2, "best_epoch": 2, "selected_on": "validation",
-            "best_selection_accuracy": accuracy, "dataset": "cifar10",
-            "num_params": 62006, "train_size": 50000, "uniform_prediction_loss": 0.09, **classes(accuracy)},
-            flat=config == 3)
-    write_run(root, "resnet", {
-        "kind": "resnet34_mlp", "weights": "imagenet" if pretrained else "none", "pretrained": pretrained,
-        "weights_label": "ImageNet-pretrained" if pretrained else "random weights, not pre-trained",
-        "image_size": 224, "epochs_run": 2, "converged": True, **classes(mlp_accuracy)})
+    for seed in seeds:
+        suffix = f"-seed{seed}" if seed else ""
+        for config, accuracy in zip(settings, cnn_accuracies):
+            optimizer, loss, lr, momentum = settings[config]
+            accuracy += seed / 100
+            write_run(root, f"config{config}{suffix}", {
+                "kind": "cnn", "config_id": config, "optimizer": optimizer, "loss": loss, "lr": lr,
+                "momentum": momentum, "epochs_run": 2, "best_epoch": 2, "selected_on": "validation",
+                "best_selection_accuracy": accuracy, "dataset": "cifar10", "seed": seed, "num_params": 62006,
+                "train_size": 50000, "uniform_prediction_loss": 0.09, **classes(accuracy)}, flat=config == 3)
+        write_run(root, f"resnet{suffix}", {
+            "kind": "resnet34_mlp", "weights": "imagenet" if pretrained else "none", "pretrained": pretrained,
+            "weights_label": "ImageNet-pretrained" if pretrained else "random weights, not pre-trained",
+            "image_size": 224, "epochs_run": 2, "converged": True, "seed": seed,
+            **classes(mlp_accuracy + seed / 100)})
 
 
-@pytest.mark.parametrize("mlp_accuracy, pretrained, verdict", [
-    (0.80, True, "**Yes.**"), (0.55, True, "**No.**"), (0.80, False, "**Not answered by these runs**")])
-def test_report_answer_is_computed_from_the_numbers(tmp_path, monkeypatch, mlp_accuracy, pretrained, verdict):
+# Two seeds per row: accuracies a and a + 0.01, sample std 0.0071, two standard errors of the
+# difference 2 * sqrt(2 * 0.0071**2 / 2) = 0.014.
+@pytest.mark.parametrize("mlp_accuracy, pretrained, seeds, verdict", [
+    (0.80, True, (0, 1), "**Yes**"), (0.55, True, (0, 1), "**No**"),
+    (0.605, True, (0, 1), "**No clear difference**"),  # +0.5 points < 1.4
+    (0.80, True, (0,), "**Cannot judge from these runs**"),  # 20 points, but one seed
+    (0.80, False, (0,), "**Not answered by these runs**")])
+def test_report_answer_is_computed_from_the_numbers(tmp_path, monkeypatch, mlp_accuracy, pretrained, seeds,
+                                                     verdict):
     monkeypatch.setattr(report, "run_checks", lambda: theory.check_boolean_network())  # keep it fast
-    make_runs(tmp_path / "runs", [0.60, 0.58, 0.10, 0.40], mlp_accuracy, pretrained)
+    make_runs(tmp_path / "runs", [0.60, 0.58, 0.10, 0.40], mlp_accuracy, pretrained, seeds)
+    # A longer augmented run of configuration 1 is not one of the four configurations.
+    write_run(tmp_path / "runs", "config1-aug", {
+        "kind": "cnn", "config_id": 1, "optimizer": "sgd", "loss": "ce", "lr": 0.001, "momentum": 0.9,
+        "augment": True, "epochs": 60, "epochs_run": 60, "best_epoch": 60, "selected_on": "validation",
+        "best_selection_accuracy": 0.9, "uniform_prediction_loss": 0.09, **classes(0.9)})
     out = tmp_path / "reports" / "q6.md"
     report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
     text = out.read_text()
     answer = text.split("## Do the pre-trained features beat")[1].split("##")[0]
     assert verdict in answer
-    assert "60.00%" in answer  # the best of the four is config 1's 0.60
+    best = "60.50% ± 0.71% (n=2)" if len(seeds) == 2 else "60.00%"
+    assert best in answer and "90.00%" not in answer  # the best of the four is config 1's 0.60
     assert "62,006" in text and "**total**" in text
     assert (tmp_path / "reports" / "q6_confusion_matrices.png").is_file()
     mse = text.split("## Squared error with SGD")[1].split("##")[0]
     assert "barely moves" in mse and "0.020" in mse  # 10% accuracy, loss unchanged -> the finding
-    assert "Best LeNet-5 test accuracy: 60.00%" in text and "**below** the 65% target" in text
+    assert "Best LeNet-5 test accuracy: 90.00%" in text and "**reaching** the 65% target" in text
 
 
 def test_report_without_runs_is_one_line(tmp_path, capsys):
