@@ -90,6 +90,16 @@ def broadcast_object(obj, ctx: DistContext):
     return holder[0]
 
 
+def sync_buffers(model: torch.nn.Module, ctx: DistContext) -> None:
+    """Give every rank rank 0's buffers (batch-norm running statistics): DDP broadcasts them at the
+    start of a forward pass, so after the last training step each rank holds what it updated itself.
+    Call it before evaluating, so every shard is scored by the model rank 0 checkpoints. A wrapped
+    model (DDP, torch.compile) holds the inner module's buffers, so either may be passed."""
+    if ctx.enabled:
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def cleanup(ctx: DistContext) -> None:
     """Leave the process group; every rank waits for the others first, so that no rank tears down
     gloo while another still uses it (a 2-rank CPU run once aborted at exit with "terminate called

@@ -1,4 +1,5 @@
-"""Classification metrics with scikit-learn underneath, taking tensors, arrays or lists."""
+"""Classification metrics with scikit-learn underneath, taking tensors, arrays or lists, and a
+model's size (count_parameters)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,8 @@ def best_and_worst_class(matrix: np.ndarray, class_names: Sequence[str]) -> dict
         "best_class": class_names[best], "best_class_accuracy": float(recall[best]),
         "worst_class": class_names[worst], "worst_class_accuracy": float(recall[worst]),
     }
+
+
+def count_parameters(model) -> int:
+    """Number of trainable parameters (those with requires_grad) of a torch module."""
+    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)

@@ -18,6 +18,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from common.metrics import count_parameters
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
@@ -97,10 +99,6 @@ class TransferNet(nn.Module):
 
 
 BACKBONES = {"resnet18": ResNetBackbone, "smallcnn": SmallCNNBackbone}
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 if __name__ == "__main__":

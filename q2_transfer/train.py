@@ -29,7 +29,8 @@ from common.cli import (HelpFormatter, add_accel_args, add_common_args, entry_po
                         positive_int)
 from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset
 from common.device import autocast_context
-from common.distributed import DistContext, all_reduce_sum, cleanup, print0, setup_distributed, wrap_model
+from common.distributed import (DistContext, all_reduce_sum, cleanup, print0, setup_distributed, sync_buffers,
+                                wrap_model)
 from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.seed import seed_everything
@@ -217,15 +218,6 @@ def evaluate(net: torch.nn.Module, loader: Iterable, ctx: DistContext,
         count += len(labels)
     totals = all_reduce_sum([loss_sum, correct, count], ctx)
     return float(totals[0] / totals[2]), float(totals[1] / totals[2])
-
-
-def sync_buffers(net: torch.nn.Module, ctx: DistContext) -> None:
-    """Give every rank rank 0's batch-norm running statistics (each rank updates its own during
-    its last training step), so that all val and test shards are scored by the same model, the one rank 0
-    checkpoints."""
-    if ctx.enabled:
-        for buffer in net.buffers():
-            torch.distributed.broadcast(buffer, src=0)
 
 
 def print_results(summary: dict[str, Any], stages: list[TaskData]) -> None:

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.metrics import count_parameters
+
 
 class Net(nn.Module):
     """Convolutions, dropout and fully connected layers with a log-softmax output.
@@ -85,10 +87,6 @@ class Net(nn.Module):
     def stochastic_pred(self, x: torch.Tensor, samples: int = 10) -> torch.Tensor:
         """(B, C) mean MC-dropout probabilities over `samples` passes with dropout kept on."""
         return self.mc_probabilities(x, samples).mean(dim=0)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(parameter.numel() for parameter in model.parameters())
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.cli import HelpFormatter
+from common.metrics import count_parameters
 from q4_normalization.norms import NORMS
 
 
@@ -105,10 +106,6 @@ class ResNet(nn.Module):
         x = F.relu(self.norm(self.conv(x)), inplace=True)
         x = self.stage3(self.stage2(self.stage1(x)))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def main(argv=None):

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from common.metrics import count_parameters
 from q5_ner_crf.crf import CRF
 from q5_ner_crf.data import Batch
 from q5_ner_crf.lstm import CharBiLSTMEncoder, layer_norm_kind, make_bilstm
@@ -88,10 +89,6 @@ class Tagger(nn.Module):
     @torch.no_grad()
     def predict(self, batch: Batch) -> torch.Tensor:
         return self.predict_from_emissions(self.emissions(batch), batch.mask)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def model_variant(embeddings: str, char: bool, layer_norm: str | bool | None, crf: bool,

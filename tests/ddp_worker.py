@@ -9,7 +9,8 @@ import sys
 
 import torch
 
-from common.distributed import all_reduce_sum, cleanup, setup_distributed, shard_indices, wrap_model
+from common.distributed import (all_reduce_sum, cleanup, setup_distributed, shard_indices, sync_buffers,
+                                wrap_model)
 
 
 def make_data():
@@ -37,7 +38,11 @@ def main(out_path: str) -> None:
         correct = (logits.argmax(1) == y[shard]).sum().item()
     totals = all_reduce_sum([loss_sum, correct, len(shard)], ctx)
     module = getattr(model, "module", model)
+    # A buffer that differs per rank, as batch-norm statistics do after the last training step.
+    module.register_buffer("running", torch.full((3,), float(ctx.rank + 1)))
+    sync_buffers(model, ctx)
     result = {
+        "running": module.running.tolist(),
         "rank": ctx.rank, "world_size": ctx.world_size,
         "weight": module.weight.tolist(), "bias": module.bias.tolist(),
         "mean_loss": (totals[0] / totals[2]).item(), "accuracy": (totals[1] / totals[2]).item(),

@@ -38,6 +38,7 @@ def test_torchrun_two_ranks_train_the_same_model_and_agree(tmp_path):
     assert ranks[0]["world_size"] == 2
     assert ranks[0]["weight"] == ranks[1]["weight"] and ranks[0]["bias"] == ranks[1]["bias"]
     assert ranks[0]["mean_loss"] == ranks[1]["mean_loss"]
+    assert ranks[0]["running"] == ranks[1]["running"] == [1.0, 1.0, 1.0]  # rank 0's buffer, by sync_buffers
 
     # Reference: one process, full batch. Two equal shards with DDP's gradient averaging make
     # the same steps as the full-batch mean loss, so the weights and metrics must match.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.metrics import accuracy, best_and_worst_class, confusion_matrix, f1_scores
+from common.metrics import accuracy, best_and_worst_class, confusion_matrix, count_parameters, f1_scores
 
 Y_TRUE = [0, 0, 1, 1, 2, 2]
 Y_PRED = [0, 1, 1, 1, 2, 0]
@@ -35,3 +35,13 @@ def test_best_and_worst_class():
     assert result["best_class"] == "dog" and result["best_class_accuracy"] == 1.0
     assert result["worst_class"] == "cat" and result["worst_class_accuracy"] == 0.5  # first of ties
 
+
+
+def test_count_parameters_counts_trainable_weights():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Conv2d(2, 4, 3))
+    # By hand: Linear 3*2 + 2 = 8, Conv2d 2*4*3*3 + 4 = 76.
+    assert count_parameters(model) == 84
+    model[1].bias.requires_grad_(False)
+    assert count_parameters(model) == 80
