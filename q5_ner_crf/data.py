@@ -369,9 +369,6 @@ class NERDataset:
     def __len__(self) -> int:
         return len(self.sentences)
 
-    def num_tokens(self) -> int:
-        return sum(len(ids) for ids in self.word_ids)
-
     def batch(self, indices: Sequence[int]) -> Batch:
         lengths = [len(self.word_ids[i]) for i in indices]
         steps = max(lengths)
