@@ -243,7 +243,7 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
         written = ", as MultiCoNER files" if dataset == "multiconer" else ""
         return splits, f"built-in template corpus (GMB tags{written})"
     if dataset == "gmb":
-        path = Path(data_path or Path(data_root) / "gmb" / "ner_dataset.csv")
+        path = Path(data_path or Path(data_root) / "ner_dataset.csv")
         if not path.is_file():
             raise DataError(f"{path}: GMB csv not found; pass --data-path PATH to the Kaggle "
                             "'Annotated Corpus for Named Entity Recognition' ner_dataset.csv "

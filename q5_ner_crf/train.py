@@ -1,8 +1,8 @@
 """Q5: BiLSTM named-entity taggers (random embeddings, GloVe, characters, LayerNorm-LSTM, CRF) and
 the multilingual MultiCoNER II tagger: one run of a row of report 1's table or of report 2's.
 
-    python q5_ner_crf/train.py --data-path data/gmb/ner_dataset.csv --embeddings glove \\
-        --glove data/glove/glove.6B.100d.txt --char --layer-norm --crf
+    python q5_ner_crf/train.py --data-path data/ner_dataset.csv --embeddings glove \\
+        --glove data/glove.6B.50d.gmb.txt --char --layer-norm --crf
     python q5_ner_crf/train.py --smoke --embeddings glove --char --crf      # built-in data, seconds
     bash scripts/reproduce_q5.sh [--smoke]                                  # every row -> reports/q5.md
 

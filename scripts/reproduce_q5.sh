@@ -5,11 +5,13 @@
 # MULTICONER_DIR is set, then reports/q5.md.
 #
 #   scripts/reproduce_q5.sh --smoke                   # built-in data, tiny models, 1-2 minutes
-#   GMB_CSV=data/gmb/ner_dataset.csv GLOVE=data/glove/glove.6B.100d.txt scripts/reproduce_q5.sh
-#   GMB_CSV=... GLOVE=... MULTICONER_DIR=data/multiconer2 scripts/reproduce_q5.sh --device cuda
+#   scripts/reproduce_q5.sh                           # data/ner_dataset.csv, data/glove.6B.50d.gmb.txt
+#   MULTICONER_DIR=data/multiconer2 scripts/reproduce_q5.sh --device cuda
 #   scripts/reproduce_q5.sh --smoke --jobs 2          # two runs at a time, logs in runs/smoke/logs/
 #
-# GMB_CSV defaults to data/gmb/ner_dataset.csv and GLOVE to data/glove/glove.6B.100d.txt.
+# GMB_CSV defaults to data/ner_dataset.csv and GLOVE to data/glove.6B.50d.gmb.txt, the layout and
+# the GloVe file of the runs in results/ (make it with scripts/make_glove_subset.py from glove.6B.50d.txt;
+# the full file, or another dimension, works too: GLOVE=data/glove.6B.100d.txt).
 # Report 2 (MULTICONER_DIR set): en/hi/bn x fine/coarse, embedding + forward LSTM + linear,
 # sizes 520, 10 epochs, batch 35, sentences cut to 25 tokens, Adam lr 0.001. MultiCoNER's test labels
 # are released separately: without <lang>_test.conll the dev file is scored as the test split.
@@ -17,8 +19,8 @@
 source "$(dirname "$0")/_env.sh"
 
 parse_reproduce_args "$@"
-GMB_CSV="${GMB_CSV:-data/gmb/ner_dataset.csv}"
-GLOVE="${GLOVE:-data/glove/glove.6B.100d.txt}"
+GMB_CSV="${GMB_CSV:-data/ner_dataset.csv}"
+GLOVE="${GLOVE:-data/glove.6B.50d.gmb.txt}"
 
 if [[ ${#SMOKE[@]} -gt 0 ]]; then
     DATA=()

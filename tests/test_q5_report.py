@@ -15,7 +15,7 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
     per_type = per_type or {"geo": test_f1, "per": test_f1}
     per_split = {t: {"precision": f, "recall": f, "f1": f, "support": 10} for t, f in per_type.items()}
     per_class = {split: per_split for split in ("train", "val", "test")}
-    summary = {"dataset": dataset, "data_source": "GMB data/gmb/ner_dataset.csv" if not smoke else "built-in",
+    summary = {"dataset": dataset, "data_source": "GMB data/ner_dataset.csv" if not smoke else "built-in",
                "smoke": smoke, "lang": lang, "granularity": granularity, "embeddings": embeddings,
                "char": char, "layer_norm": layer_norm, "crf": crf, "unidirectional": dataset == "multiconer",
                "best_epoch": 7, "epochs": 10, "train_time_s": 100.0, "num_tags": 17, "per_class": per_class,
