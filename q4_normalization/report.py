@@ -36,9 +36,10 @@ def parse_args(argv=None):
     parser.add_argument("--runs-dir", default="runs", help="root folder of the run folders")
     parser.add_argument("--out", default="reports/q4.md", help="markdown report to write")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size of the main table")
-    parser.add_argument("--recipe", default="report", choices=["report", "modern", "cpu"],
-                        help="recipe of the main tables (train.py --recipe); modern-recipe runs also get "
-                             "a section of their own when the main recipe is another")
+    parser.add_argument("--recipe", default="auto", choices=["auto", "report", "modern", "cpu"],
+                        help="recipe of the main tables (train.py --recipe); auto: the recipe of most "
+                             "batch-128 runs (report first on a tie). Modern-recipe runs also get a "
+                             "section of their own when the main recipe is another")
     return parser.parse_args(argv)
 
 
@@ -95,14 +96,16 @@ def difference(first: list[RunRecord], second: list[RunRecord]) -> str:
 def split_table(groups, keys, split: str, with_report: bool) -> str:
     headers = ["normalization", "seeds", "accuracy", "macro F1", "micro F1"]
     if with_report:
-        headers += ["report test acc", "difference"]
+        headers += ["report test acc", "difference", "best epoch / epochs run"]
     rows = []
     for key in keys:
         runs = groups[key]
         row = [NORM_NAMES[key[0]], seeds_cell(runs)] + [mean_std_cell(runs, f"{split}_{m}") for m in METRICS]
         if with_report:
             ours, report = mean_metric(runs, f"{split}_accuracy"), REPORT_TEST_ACCURACY[key[0]]
-            row += [fmt_pct(report), "—" if ours is None else f"{100 * (ours - report):+.2f} pts"]
+            row += [fmt_pct(report), "—" if ours is None else f"{100 * (ours - report):+.2f} pts",
+                    ", ".join(f"{run.summary.get('best_epoch', '?')} / {run.summary.get('epochs_run', '?')}"
+                              for run in runs)]
         rows.append(row)
     return markdown_table(headers, rows)
 
@@ -159,6 +162,16 @@ def ranking_paragraphs(groups, keys) -> list[str]:
         if worse:
             text += f"; {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} not"
         lines.append(text + ".")
+    for norm, acc in accuracy.items():
+        gap = acc - REPORT_TEST_ACCURACY[norm]
+        if gap < 0:
+            ends = [(run.summary.get("best_epoch"), run.summary.get("epochs_run"), run.config.get("epochs"))
+                    for run in runs[norm] if "best_epoch" in run.summary]
+            rising = all(best == run_epochs for best, run_epochs, _ in ends)
+            lines.append(f"{NORM_NAMES[norm]} stays {100 * -gap:.2f} points below the report's test accuracy; "
+                         f"its best validation epoch is {', '.join(f'{b} of the {e} run' for b, e, _ in ends)}"
+                         + (" (the last: validation accuracy was still rising when the budget ended)."
+                            if rising else "."))
     if "bn" in runs and "torch_bn" in runs:
         report_gap = REPORT_TEST_ACCURACY["bn"] - REPORT_TEST_ACCURACY["torch_bn"]
         lines.append(f"BatchNorm from scratch vs torch's BatchNorm2d: "
@@ -216,6 +229,35 @@ def plot_quantiles(groups, keys, path: Path, title: str) -> Path:
     return path
 
 
+def headline_rows(runs_dir: str | Path) -> list[list]:
+    """results/README.md rows [study, row, measure, ours, original, target, note]: the test
+    accuracy of every non-smoke variant (mean ± std over seeds), the report's figure beside it
+    (batch 128), and where the run stood when it ended: its recipe, epochs and machine."""
+    groups: dict[tuple[str, int, str], list[RunRecord]] = {}
+    for run in load_runs(str(Path(runs_dir) / "q4_normalization" / "*")):
+        if not run.config.get("smoke"):
+            groups.setdefault(run_key(run), []).append(run)
+    rows = []
+    for recipe in sorted({key[2] for key in groups}):
+        for bs in sorted({key[1] for key in groups if key[2] == recipe}, reverse=True):
+            for norm in [norm for norm in ORDER if (norm, bs, recipe) in groups]:
+                runs = groups[(norm, bs, recipe)]
+                values = finished(runs, "test_accuracy")
+                original = REPORT_TEST_ACCURACY.get(norm) if bs == 128 else None
+                epochs = sorted({f"{run.summary.get('epochs_run')}/{run.config.get('epochs')}" for run in runs})
+                threads = sorted({str(run.config.get("_provenance", {}).get("torch_threads")) for run in runs})
+                gpus = sorted({run.config.get("_provenance", {}).get("gpu") or "CPU" for run in runs})
+                note = (f"epochs run/allowed {', '.join(epochs)}; best epoch "
+                        f"{', '.join(str(run.summary.get('best_epoch')) for run in runs)}; "
+                        f"{', '.join(gpus)}, {', '.join(threads)} thread(s)")
+                rows.append([f"Q4 CIFAR-10 ({recipe} recipe)", f"ResNet-14, {norm}, batch {bs}", "test accuracy",
+                             spread_cell(values, fmt_pct) if values
+                             else "diverged" if diverged_runs(runs) else "—",
+                             "—" if original is None else fmt_pct(original),
+                             "—" if original is None else f">= {fmt_pct(original)}", note])
+    return rows
+
+
 def data_sentence(runs: list[RunRecord]) -> str:
     datasets = sorted({run.config.get("dataset", "?") for run in runs})
     smoke = any(run.config.get("smoke") for run in runs)
@@ -238,6 +280,10 @@ def main(argv=None) -> Path:
     groups: dict[tuple[str, int, str], list[RunRecord]] = {}
     for run in runs:
         groups.setdefault(run_key(run), []).append(run)
+    if args.recipe == "auto":
+        counts = {recipe: sum(len(v) for (_, bs, r), v in groups.items() if r == recipe and bs == args.batch_size)
+                  for recipe in ("report", "cpu", "modern")}
+        args.recipe = max(counts, key=lambda recipe: counts[recipe])  # max keeps the first on a tie
     out = Path(args.out)
     figure_stem = out.with_suffix("")
     main_keys, small_keys, modern_keys = (
@@ -247,6 +293,9 @@ def main(argv=None) -> Path:
 
     parts = ["# Q4: normalization layers in a ResNet-(6n+2)\n",
              data_sentence(runs) + "\n",
+             f"Main tables: the `{args.recipe}` recipe (q4_normalization/README.md), at most "
+             f"{'/'.join(str(e) for e in sorted({r.config.get('epochs') for r in runs if run_key(r)[2] == args.recipe}))}"
+             f" epochs. "
              f"ResNet-{'/'.join(str(d) for d in depth)}; every accuracy and F1 below comes from a run's best "
              f"checkpoint (highest validation accuracy). A cell is the mean ± sample standard deviation "
              f"over the seeds, or the value alone for one seed. Rendered by `python -m "

@@ -4,7 +4,11 @@
 # them, then render results/qN.md and results/README.md from results/runs alone.
 #
 #   bash scripts/collect_results.sh runs            # copy runs/q*/<run>/ (smoke runs are skipped)
+#   bash scripts/collect_results.sh ../studies/q4   # a study kept outside the work tree (--out-dir)
 #   bash scripts/collect_results.sh                 # only re-render from results/runs
+#
+# Runs one level deeper keep their place: the Q4 learning-rate sweep's
+# <root>/q4_lr_sweep/q4_normalization/<run>/ becomes results/runs/q4_lr_sweep/q4_normalization/<run>/.
 #
 # The machine (machine.txt) and the checksums of the files under data/ (data.sha256) are recorded
 # when runs are copied, on the machine that made them.
@@ -13,14 +17,16 @@ source "$(dirname "$0")/_env.sh"
 mkdir -p results/runs
 if [[ $# -gt 0 ]]; then
     for root in "$@"; do
-        for run in "$root"/q*/*/; do
+        for run in "$root"/q*/*/ "$root"/q*/q*/*/; do
+            [[ -d "$run" ]] || continue
             name="$(basename "$run")"
             [[ -f "$run/summary.json" && "$name" != smoke-* ]] || continue
-            question="$(basename "$(dirname "$run")")"
-            mkdir -p "results/runs/$question/$name"
+            place="${run#"$root"/}"
+            place="${place%/}"
+            mkdir -p "results/runs/$place"
             (cd "$run" && find . -path ./checkpoints -prune -o -path ./wandb -prune -o -type f \
                 \( -name '*.json' -o -name '*.jsonl' -o -name '*.csv' -o -name '*.png' \) -print0 \
-                | xargs -0 -I{} cp --parents {} "$OLDPWD/results/runs/$question/$name/")
+                | xargs -0 -I{} cp --parents {} "$OLDPWD/results/runs/$place/")
         done
     done
     {

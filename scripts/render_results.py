@@ -14,6 +14,7 @@ from common.cli import HelpFormatter, entry_point
 from common.report import markdown_table, write_report
 from q3_active_learning.report import headline_rows as q3_rows
 from q4_normalization.report import REPORT_TEST_ACCURACY
+from q4_normalization.report import headline_rows as q4_rows
 from q5_ner_crf.report import headline_rows as q5_rows
 from q6_cnn_wandb.report import headline_rows as q6_rows
 
@@ -43,11 +44,10 @@ def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     runs_dir, out = Path(args.runs_dir), Path(args.out)
     rows = [row + [""] for rows in (q3_rows(runs_dir), q5_rows(runs_dir), q6_rows(runs_dir)) for row in rows]
-    q4_runs = sorted((runs_dir / "q4_normalization").glob("*/summary.json"))
-    if not q4_runs:
-        rows += [["Q4 CIFAR-10", f"ResNet-14, {norm}, batch 128", "test accuracy", "not run",
-                  f"{100 * accuracy:.2f}%", "—", "needs a GPU for the full table"]
-                 for norm, accuracy in REPORT_TEST_ACCURACY.items()]
+    rows += q4_rows(runs_dir) or [
+        ["Q4 CIFAR-10", f"ResNet-14, {norm}, batch 128", "test accuracy", "not run", f"{100 * accuracy:.2f}%",
+         "—", "the CPU study (reproduce_q4.sh --recipe cpu) has not finished"]
+        for norm, accuracy in REPORT_TEST_ACCURACY.items()]
     rows += NOT_MEASURED
     reports = [f"[{name}]({key}.md)" for key, name in REPORTS.items() if (out.parent / f"{key}.md").is_file()]
     text = "\n".join([
