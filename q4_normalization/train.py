@@ -34,14 +34,14 @@ from common.cli import (HelpFormatter, add_accel_args, add_common_args, add_thre
 from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
 from common.device import autocast_context, keep_freed_memory
 from common.distributed import (DistContext, all_reduce_sum, broadcast_object, cleanup, print0,
-                                setup_distributed, wrap_model)
+                                setup_distributed, sync_buffers, wrap_model)
 from common.divergence import check_finite_loss
 from common.errors import DataError
-from common.metrics import f1_scores
+from common.metrics import count_parameters, f1_scores
 from common.seed import seed_everything
 from common.tracking import finished_summary, run_dir_for, start_run
 from q4_normalization.norms import NORMS, BatchInstanceNorm2d, clip_rho_, param_groups
-from q4_normalization.resnet import ResNet, count_parameters
+from q4_normalization.resnet import ResNet
 
 PROJECT = "Q4-normalization"
 QUANTILES = (0.01, 0.20, 0.80, 0.99)
@@ -260,14 +260,6 @@ def eval_loader(image_set: Any, args: argparse.Namespace, ctx: DistContext,
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-
-def sync_buffers(model: torch.nn.Module, ctx: DistContext) -> None:
-    """Give every rank rank 0's BN running statistics before evaluating the plain module (each
-    rank updated its own copy in its last training step)."""
-    if ctx.enabled:
-        for buffer in unwrap(model).buffers():
-            dist.broadcast(buffer, src=0)
-
 
 def probe_quantiles(model: torch.nn.Module, layer_name: str, images: torch.Tensor, bf16: bool) -> list[float]:
     """1st/20th/80th/99th percentiles of `layer_name`'s output on `images` (eval mode)."""
