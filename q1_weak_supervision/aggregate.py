@@ -17,6 +17,7 @@ settings and the departures from the report: q1_weak_supervision/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 
@@ -33,9 +34,9 @@ from q1_weak_supervision.analyze_lfs import format_table
 from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, load_splits,
                                         resolve_source, run_name)
 from q1_weak_supervision.labeling_functions import (ABSTAIN, LF_DEFINITIONS, SENTENCE_CLASSES,
-                                                    TOKEN_CLASSES, apply_lfs, sentence_frame,
-                                                    sentence_lfs, token_frame, token_gold_labels,
-                                                    token_lfs)
+                                                    TOKEN_CLASSES, aggregation_lfs, apply_lfs,
+                                                    sentence_frame, sentence_lfs, token_frame,
+                                                    token_gold_labels, token_label_matrix)
 
 PROJECT = "Q1-weak-supervision-ner"
 METHODS = ("majority", "label_model")
@@ -64,22 +65,42 @@ def majority_vote(L: np.ndarray, cardinality: int) -> np.ndarray:
     return MajorityLabelVoter(cardinality=cardinality).predict(L, tie_break_policy="abstain")
 
 
+def fit_label_model(L: np.ndarray, cardinality: int, epochs: int, lr: float, seed: int,
+                    progress_bar: bool = False) -> LabelModel:
+    """Snorkel's LabelModel fitted on the votes L alone (no gold, no class balance)."""
+    model = LabelModel(cardinality=cardinality, verbose=False)
+    with one_torch_thread():
+        model.fit(L, n_epochs=epochs, lr=lr, seed=seed, log_freq=max(epochs // 5, 1),
+                  progress_bar=progress_bar)
+    return model
+
+
+def label_model_predict(model: LabelModel, L: np.ndarray) -> np.ndarray:
+    """The fitted model's labels for L; rows without any vote are set to -1 (see docstring)."""
+    if len(L) == 0:
+        return np.zeros(0, dtype=int)
+    with one_torch_thread():
+        predictions = model.predict(L, tie_break_policy="abstain")
+    predictions[(L == ABSTAIN).all(axis=1)] = ABSTAIN
+    return predictions
+
+
 def label_model_vote(L: np.ndarray, cardinality: int, epochs: int, lr: float, seed: int,
                      progress_bar: bool = False) -> np.ndarray:
-    """Snorkel's LabelModel fitted on L; rows without any vote are set to -1 (see docstring)."""
-    model = LabelModel(cardinality=cardinality, verbose=False)
-    # The model's tensors are (LFs * classes)-wide (24 here): with more than one torch thread
-    # each of the 500 tiny steps pays for thread hand-offs, measured 4x slower on 2 busy cores.
+    """Snorkel's LabelModel fitted on L and applied to it."""
+    return label_model_predict(fit_label_model(L, cardinality, epochs, lr, seed, progress_bar), L)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """The model's tensors are (LFs * classes)-wide: with more than one torch thread each of the
+    500 tiny steps pays for thread hand-offs, measured 4x slower on 2 busy cores."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model.fit(L, n_epochs=epochs, lr=lr, seed=seed, log_freq=max(epochs // 5, 1),
-                  progress_bar=progress_bar)
-        predictions = model.predict(L, tie_break_policy="abstain")
+        yield
     finally:
         torch.set_num_threads(threads)
-    predictions[(L == ABSTAIN).all(axis=1)] = ABSTAIN
-    return predictions
 
 
 def label_distribution(predictions: np.ndarray, cardinality: int) -> dict[str, int]:
@@ -248,8 +269,8 @@ def main(argv=None) -> dict:
 
     # ---- token level: MajorityLabelVoter vs LabelModel over all token LFs ----
     frame = token_frame(sentences)
-    lfs = token_lfs(args.lf_definition)
-    L = apply_lfs(frame, lfs, progress_bar=progress_bar)
+    lfs = aggregation_lfs(args.lf_definition)
+    L = token_label_matrix(sentences, lfs)
     gold = token_gold_labels(frame)
     gold_tags = [list(s.ner) for s in sentences]
     summary["token_rows"] = len(gold)

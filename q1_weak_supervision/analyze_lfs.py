@@ -31,7 +31,8 @@ from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source
 from q1_weak_supervision.labeling_functions import (ABSTAIN, LF_DEFINITIONS, SENTENCE_CLASSES,
                                                     TOKEN_CLASSES, apply_lfs, sentence_frame,
                                                     sentence_gold_labels, sentence_lfs,
-                                                    token_frame, token_gold_labels, token_lfs)
+                                                    token_frame, token_gold_labels,
+                                                    token_label_matrix, token_lfs)
 
 PROJECT = "Q1-weak-supervision-ner"
 LEVELS = ("sentence", "token")
@@ -109,10 +110,11 @@ def analyze_level(level: str, sentences, definition: str, progress_bar: bool):
     if level == "sentence":
         frame, lfs = sentence_frame(sentences), sentence_lfs(definition)
         gold = sentence_gold_labels(frame)
+        L = apply_lfs(frame, lfs, progress_bar=progress_bar)
     else:
         frame, lfs = token_frame(sentences), token_lfs(definition)
         gold = token_gold_labels(frame)
-    L = apply_lfs(frame, lfs, progress_bar=progress_bar)
+        L = token_label_matrix(sentences, lfs)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Input has data type", category=FutureWarning)
         snorkel_summary = LFAnalysis(L, lfs).lf_summary(Y=gold)

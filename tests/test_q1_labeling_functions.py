@@ -1,23 +1,26 @@
 """Q1 labeling functions, LF statistics and aggregation, checked against hand counts and against
-Snorkel's own LFAnalysis."""
+Snorkel's own LFAnalysis and PandasLFApplier; every token LF on hand-made sentences where it must
+vote and where it must abstain."""
 
 import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from snorkel.labeling import LFAnalysis
+from snorkel.labeling import LFAnalysis, PandasLFApplier
 
 from common.data.conll import Sentence
 from q1_weak_supervision.aggregate import (label_distribution, label_model_vote, majority_vote,
                                            sentence_scores, token_scores, votes_to_iob2)
 from q1_weak_supervision.analyze_lfs import (lf_statistics, vote_correctness_sentence,
                                              vote_correctness_token)
-from q1_weak_supervision.labeling_functions import (apply_lfs, in_at_positions, is_year_token,
-                                                    location_positions, org_suffix_positions,
-                                                    person_title_positions, sentence_frame,
-                                                    sentence_gold_labels, sentence_lfs,
-                                                    token_frame, token_gold_labels, token_lfs)
+from q1_weak_supervision.labeling_functions import (NOT_AGGREGATED, TOKEN_CLASSES, aggregation_lfs,
+                                                    apply_lfs, in_at_positions, is_headline,
+                                                    is_year_token, location_positions,
+                                                    org_suffix_positions, person_title_positions,
+                                                    sentence_frame, sentence_gold_labels,
+                                                    sentence_lfs, token_frame, token_gold_labels,
+                                                    token_label_matrix, token_lfs)
 
 
 def sentence(text: str, tags: str) -> Sentence:
@@ -84,7 +87,7 @@ def test_token_lfs_on_a_hand_written_sentence():
     assert votes["lf_year"] == [-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1]
     assert votes["lf_org_suffix"] == [-1, -1, -1, -1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]
     assert votes["lf_person_title"] == [-1, -1, 2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]
-    assert votes["lf_location_gazetteer"] == [-1] * 9 + [3] + [-1] * 6
+    assert votes["lf_city"] == [-1] * 9 + [3] + [-1] * 6
     assert votes["lf_nationality"] == [0] + [-1] * 15
     assert votes["lf_in_at_capitalised"] == [-1] * 9 + [3] + [-1] * 6
     report_year = token_lfs("report")[0]
@@ -203,3 +206,113 @@ def test_token_scores_by_hand():
     assert scores["entity_recall"] == pytest.approx(2 / 3)
     assert scores["PER_entity_f1"] == pytest.approx(1.0)
     assert scores["coverage"] == pytest.approx(5 / 6)
+
+
+# Each token LF on hand-made sentences: the positions it must vote on (an empty set: it must
+# abstain on every token). The comment says what the case checks.
+LF_CASES = [
+    ("lf_country", "Talks in Japan ended .", {2}),
+    ("lf_country", "Japan Airlines rose .", set()),             # part of a longer name
+    ("lf_country", "the Bank of Japan said", set()),            # the `of` part of a name
+    ("lf_country", "SOCCER - JAPAN WIN , CHINA LOSE", {2, 5}),  # upper case in a headline
+    ("lf_city", "He lives in London .", {3}),
+    ("lf_city", "Leeds 2 Ipswich 0", set()),                    # clubs in a results line
+    ("lf_city", "SOCCER - SURPRISE WIN IN LONDON", set()),      # no upper-case cities
+    ("lf_dateline", "LONDON 1996-08-30", {0}),
+    ("lf_dateline", "NEW YORK 1996-08-22", {0, 1}),
+    ("lf_dateline", "London rose 1996-08-30", set()),
+    ("lf_nationality", "German exports rose", {0}),
+    ("lf_nationality", "the Czech Republic won", set()),        # inside a country's name
+    ("lf_nationality", "South Korean and Libyans", {0, 1, 3}),  # two words; a plural
+    ("lf_misc_event", "won the World Cup final", {2, 3}),
+    ("lf_misc_event", "won the Cup", set()),                    # one word is no name
+    ("lf_misc_event", "SOCCER - WORLD CUP QUALIFIER", {2, 3}),
+    ("lf_person_title", "said President Bill Clinton", {2, 3}),
+    ("lf_person_title", "General Motors said", set()),          # an organisation word
+    ("lf_given_name", "Bill Clinton said", {0, 1}),
+    ("lf_given_name", "Grant Thornton Group said", set()),
+    ("lf_given_name", "BILL CLINTON SAID", set()),              # headline
+    ("lf_initial_surname", "J. Smith scored", {0, 1}),
+    ("lf_initial_surname", "J. Reuters scored", set()),
+    ("lf_surname", "he beat Collins in", {2}),
+    ("lf_surname", "Collins won", set()),                       # sentence-initial
+    ("lf_surname", "the Collins Group", set()),                 # inside a longer name
+    ("lf_person_said", "Boris Yeltsin said", {0, 1}),
+    ("lf_person_said", "Foreign Ministry said", set()),
+    ("lf_person_said", "Yeltsin said", set()),                  # one word
+    ("lf_person_country", "1. Michael Johnson ( U.S. ) 19.32", {1, 2}),
+    ("lf_person_country", "Sales ( million ) rose", set()),
+    ("lf_capitalised_pair", "he met Peter Smith on Monday", {2, 3}),
+    ("lf_capitalised_pair", "Peter Smith met him", set()),      # sentence-initial
+    ("lf_capitalised_pair", "he went to New York", set()),      # a place
+    ("lf_capitalised_pair", "in the Foreign Ministry", set()),
+    ("lf_company_suffix", "shares of Acme Holdings Plc rose", {2, 3, 4}),
+    ("lf_company_suffix", "Procter & Gamble Co said", {0, 1, 2, 3}),
+    ("lf_company_suffix", "SHARES AS ACME PLC FALLS", set()),   # headline
+    ("lf_company_suffix", "Co said", set()),                    # nothing before the suffix
+    ("lf_org_keyword", "the World Bank said", {1, 2}),
+    ("lf_org_keyword", "the Bank of Japan said", {1, 2, 3}),
+    ("lf_org_keyword", "the Bank of the year", set()),          # `of` then no name
+    ("lf_org_keyword", "Bank shares rose", set()),              # one organisation noun
+    ("lf_org_keyword", "the United States said", set()),        # a place
+    ("lf_org_keyword", "he told Reuters", {2}),
+    ("lf_sports_team", "Leeds 2 Ipswich 0", {0, 2}),
+    ("lf_sports_team", "Japan 2 Syria 1", set()),               # national teams are LOC
+    ("lf_sports_team", "Barcelona 3 2 1 0 5 2 7", {0}),
+    ("lf_sports_team", "NEW YORK 72 60 .545 -", {0, 1}),
+    ("lf_sports_team", "Clinton 2 said", set()),
+    ("lf_acronym", "NATO troops left", {0}),
+    ("lf_acronym", "the U.N. envoy", {1}),
+    ("lf_acronym", "the CEO said", set()),
+    ("lf_acronym", "USA won", set()),                           # a country
+    ("lf_acronym", "World War II ended", set()),                # a Roman numeral
+]
+
+
+@pytest.mark.parametrize("name, text, positions", LF_CASES)
+def test_token_lf_on_hand_made_sentences(name, text, positions):
+    lf = {lf.name: lf for lf in token_lfs()}[name]
+    tokens = tuple(text.split())
+    votes = [lf(SimpleNamespace(tokens=tokens, position=i)) for i in range(len(tokens))]
+    label = TOKEN_CLASSES.index({"lf_country": "LOC", "lf_city": "LOC", "lf_dateline": "LOC",
+                                 "lf_nationality": "MISC", "lf_misc_event": "MISC",
+                                 "lf_company_suffix": "ORG", "lf_org_keyword": "ORG",
+                                 "lf_sports_team": "ORG", "lf_acronym": "ORG"}.get(name, "PER"))
+    assert votes == [label if i in positions else -1 for i in range(len(tokens))]
+
+
+def test_every_aggregated_lf_has_a_voting_and_an_abstaining_case():
+    voting = {name for name, _, positions in LF_CASES if positions}
+    abstaining = {name for name, _, positions in LF_CASES if not positions}
+    names = {lf.name for lf in aggregation_lfs()} - {"lf_in_at_capitalised"}  # test_token_position_helpers
+    assert names <= voting and names <= abstaining
+
+
+def test_headline_detection():
+    assert is_headline("SOCCER - JAPAN GET LUCKY WIN , CHINA IN SURPRISE DEFEAT .".split())
+    assert not is_headline("Japan beat China in Tokyo on Monday .".split())
+    assert not is_headline("NATO and the EU met .".split())
+
+
+def test_label_matrix_equals_snorkels_applier_and_ignores_gold_tags():
+    sentences = CORPUS + [
+        sentence("Leeds 2 Ipswich 0", "B-ORG O B-ORG O"),
+        sentence("Bill Clinton told Reuters in London", "B-PER I-PER O B-ORG O B-LOC"),
+        sentence("SOCCER - JAPAN WIN WORLD CUP", "O O B-LOC O B-MISC I-MISC"),
+    ]
+    lfs = token_lfs("report")
+    L = token_label_matrix(sentences, lfs)
+    reference = PandasLFApplier(lfs=lfs).apply(token_frame(sentences), progress_bar=False)
+    np.testing.assert_array_equal(L, reference)
+    assert (L != -1).any(axis=0).sum() >= 8  # the corpus exercises most LFs
+    # No LF reads a gold tag: the same tokens with every tag O give the same matrix.
+    blank = [Sentence(tokens=s.tokens, ner=["O"] * len(s)) for s in sentences]
+    np.testing.assert_array_equal(token_label_matrix(blank, lfs), L)
+
+
+def test_aggregation_leaves_out_the_reports_two_lfs():
+    names = [lf.name for lf in aggregation_lfs()]
+    assert not set(NOT_AGGREGATED) & set(names)
+    assert len(names) == len(token_lfs()) - len(NOT_AGGREGATED)
+    labels = {lf.label for lf in aggregation_lfs()}
+    assert labels == {0, 1, 2, 3}  # every CoNLL type has LFs
