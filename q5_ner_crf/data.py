@@ -214,9 +214,10 @@ def truncate(sentences: Iterable[Sentence], max_len: int | None) -> list[Sentenc
 
 def builtin_splits(dataset: str, seed: int, sizes: tuple[int, int, int], work_dir: Path,
                    granularity: str = "fine") -> dict[str, list[Sentence]]:
-    """The --smoke corpus: common.data.conll's templates in GMB tags; for multiconer written as
-    MultiCoNER files under `work_dir` with stand-in fine types and read back."""
-    splits = builtin_conll_splits(seed=seed, sizes=sizes, tagset="gmb")
+    """The --smoke corpus: common.data.conll's templates in GMB tags (CoNLL-2003 tags for
+    conll2003); for multiconer written as MultiCoNER files under `work_dir` with stand-in fine
+    types and read back."""
+    splits = builtin_conll_splits(seed=seed, sizes=sizes, tagset="conll" if dataset == "conll2003" else "gmb")
     if dataset != "multiconer":
         return splits
     result = {}
@@ -241,7 +242,8 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
     if smoke:
         splits = builtin_splits(dataset, seed, smoke_sizes, work_dir or Path("."), granularity)
         written = ", as MultiCoNER files" if dataset == "multiconer" else ""
-        return splits, f"built-in template corpus (GMB tags{written})"
+        tagset = "CoNLL-2003" if dataset == "conll2003" else "GMB"
+        return splits, f"built-in template corpus ({tagset} tags{written})"
     if dataset == "gmb":
         path = Path(data_path or Path(data_root) / "ner_dataset.csv")
         if not path.is_file():

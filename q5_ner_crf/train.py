@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpoint
 from common.cli import HelpFormatter, add_common_args, add_threads_arg, entry_point, fill_defaults
-from common.data.conll import builtin_ner_corpus
+from common.data.conll import builtin_ner_corpus, read_conll
 from common.device import pick_device
 from common.divergence import check_finite_loss
 from common.errors import DataError
@@ -44,7 +44,7 @@ from q5_ner_crf.model import Tagger, count_parameters, model_variant
 
 PROJECT = "Q5-ner-crf"
 QUESTION = "q5_ner_crf"
-SPLIT_NAMES = {"train": "train", "validation": "val", "test": "test"}
+SPLIT_NAMES = {"train": "train", "validation": "val", "test": "test", "gold_validation": "val_gold"}
 SMOKE_SIZES = (600, 200, 200)
 # Training recipes (`--recipe`): the report's SGD settings, and Adam with early stopping on
 # validation F1. Flags given on the command line override single settings.
@@ -60,7 +60,8 @@ DEFAULTS = {"hidden": 100, "embed_dim": 100, "dropout": 0.5}
 SMOKE_DEFAULTS = {"epochs": 3, "hidden": 50, "embed_dim": 50, "batch_size": 16, "dropout": 0.2}
 SMOKE_LR = {"sgd": 0.03, "adam": 0.01}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
-RESUME_MUST_MATCH = ("dataset", "data_path", "split", "lang", "granularity", "embeddings", "glove", "char",
+RESUME_MUST_MATCH = ("dataset", "data_path", "train_file", "validation_file",
+                     "split", "lang", "granularity", "embeddings", "glove", "char",
                      "layer_norm", "crf", "embed_dim", "hidden", "char_dim", "char_hidden", "dropout",
                      "unidirectional", "lstm", "lowercase", "min_freq", "max_len", "batch_size", "lr",
                      "optimizer", "momentum", "weight_decay", "clip_norm", "seed", "split_seed", "smoke")
@@ -73,6 +74,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--data-path", default=None,
                       help="GMB ner_dataset.csv, CoNLL-2003 folder or MultiCoNER II folder "
                            "(defaults in the docstring)")
+    data.add_argument("--train-file", default=None,
+                      help="train on this CoNLL file (token ... TAG columns, IOB1 or IOB2) instead of "
+                           "the dataset's training split, e.g. Q1's weakly labelled train.txt")
+    data.add_argument("--validation-file", default=None,
+                      help="select the checkpoint on this CoNLL file instead of the dataset's "
+                           "validation split; that split is then also scored every epoch and the "
+                           "checkpoint it selects is reported beside (see the README)")
     data.add_argument("--split", type=float, nargs=3, default=[0.6, 0.2, 0.2],
                       metavar=("TRAIN", "VAL", "TEST"), help="GMB sentence-level split fractions")
     data.add_argument("--split-seed", type=int, default=0,
@@ -146,6 +154,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dropout must be in [0, 1)")
     if args.max_len < 0 or args.min_freq < 1 or args.patience < 0:
         parser.error("--max-len and --patience must be >= 0 and --min-freq >= 1")
+    for flag, path in (("--train-file", args.train_file), ("--validation-file", args.validation_file)):
+        if path and not Path(path).is_file():
+            parser.error(f"{flag} {path}: no such file (a CoNLL column file: token ... TAG per line)")
     if args.lstm == "torch" and args.layer_norm != "none":
         parser.error("--lstm torch has no layer normalisation; use --lstm auto or scratch")
     return args
@@ -164,8 +175,13 @@ def data_name(args: argparse.Namespace) -> str:
 
 
 def run_name(args: argparse.Namespace) -> str:
-    """gmb-glove-char-ln-hidden-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ..."""
-    name = f"{data_name(args)}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
+    """gmb-glove-char-ln-hidden-crf-report-seed0, multiconer-hi-coarse-random-uni-modern-seed1, ...;
+    with --train-file the file's folder names the labels: conll2003-majority-labels-glove-..."""
+    data = data_name(args)
+    if args.train_file:
+        path = Path(args.train_file)
+        data += f"-{path.parent.name or path.stem}-labels"
+    name = f"{data}-{variant_name(args)}-{args.recipe}-seed{args.seed}"
     return ("smoke-" if args.smoke else "") + name
 
 
@@ -285,6 +301,17 @@ def prepare_embeddings(args, splits, words_only_train, run_dir: Path):
     return glove, extra
 
 
+def select_on_gold(model: Tagger, dataset: NERDataset, args: argparse.Namespace, device: torch.device,
+                   epoch: int, entry: dict, state: dict, path: Path, vocabularies: dict) -> None:
+    """With --validation-file: score the dataset's own (gold) validation split too, and keep the
+    checkpoint it would select, so that one run reports both selections."""
+    gold = evaluate(model, dataset, args, device)
+    entry.update(val_gold_f1=gold["f1"], val_gold_precision=gold["precision"], val_gold_recall=gold["recall"])
+    if gold["f1"] > state.get("best_gold_f1", -1.0):
+        state.update(best_gold_f1=gold["f1"], best_gold_epoch=epoch)
+        save_checkpoint(path, model, None, None, epoch, gold["f1"], args, vocabularies)
+
+
 def print_results(results: dict[str, dict], title: str) -> None:
     print(f"\n{title} (best checkpoint)")
     print(f"{'split':<8}{'tokens':>10}{'token acc':>11}{'precision':>11}{'recall':>9}"
@@ -316,6 +343,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     splits, source = load_splits(args.dataset, args.data_path, args.data_root, args.smoke, args.split_seed,
                                  args.split, args.lang, args.granularity, SMOKE_SIZES,
                                  work_dir=run.dir / "smoke-data")
+    # Labels from files (Q1's weak labels): the dataset's own validation split stays as the gold one.
+    if args.train_file:
+        splits["train"] = read_conll(args.train_file)
+        source += f"; training labels from {args.train_file}"
+    if args.validation_file:
+        splits["gold_validation"] = splits["validation"]
+        splits["validation"] = read_conll(args.validation_file)
+        source += f"; selection on {args.validation_file}"
     splits = {name: truncate(sentences, args.max_len) for name, sentences in splits.items()}
     if not splits["train"] or not splits["validation"]:
         raise DataError(f"{source}: the train and validation splits must not be empty")
@@ -374,12 +409,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         entry = {"epoch": epoch, "train_loss": loss, "val_loss": val["loss"], "val_f1": val["f1"],
                  "val_precision": val["precision"], "val_recall": val["recall"],
                  "val_token_accuracy": val["token_accuracy"], "epoch_time": time.time() - epoch_start}
+        if "gold_validation" in datasets:
+            select_on_gold(model, datasets["gold_validation"], args, device, epoch, entry, state,
+                           checkpoint_dir / "best-gold.pt", vocabularies)
         state["history"].append(entry)
         run.log(entry, step=epoch)
         print(f"[{label}] Epoch {epoch}/{args.epochs} | loss {loss:.3f} | val F1 {val['f1']:.4f} "
               f"(P {val['precision']:.4f} R {val['recall']:.4f}) "
               f"| val acc {100 * val['token_accuracy']:.2f}% "
               f"| {entry['epoch_time']:.1f} s")
+        if "val_gold_f1" in entry:
+            print(f"    gold validation F1 {entry['val_gold_f1']:.4f} (P {entry['val_gold_precision']:.4f} "
+                  f"R {entry['val_gold_recall']:.4f}); the selection split above is {args.validation_file}")
         if val["f1"] > state["best_f1"]:
             state.update(best_f1=val["f1"], best_epoch=epoch, stale_epochs=0)
             save_checkpoint(checkpoint_dir / "best.pt", model, None, None, epoch, val["f1"], args,
@@ -417,8 +458,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   [[name, v["precision"], v["recall"], v["f1"], v["support"]]
                    for name, v in sorted(result["per_class"].items())])
     summary["per_class"] = {split: result["per_class"] for split, result in results.items()}
+    summary.update(train_file=args.train_file, validation_file=args.validation_file)
+    if "gold_validation" in datasets:
+        load_checkpoint(checkpoint_dir / "best-gold.pt", model, map_location=device, restore_rng=False)
+        test = evaluate(model, datasets["test"], args, device)
+        summary["gold_selection"] = {
+            "best_epoch": state["best_gold_epoch"], "val_gold_f1": state["best_gold_f1"],
+            **{f"test_{key}": test[key] for key in ("f1", "precision", "recall", "macro_f1")},
+            "test_per_class": test["per_class"]}
     run.summary(summary)
     print_results(results, f"[{label}] {source}")
+    if "gold_selection" in summary:
+        chosen = summary["gold_selection"]
+        print(f"\nSelected on the gold validation split instead: epoch {chosen['best_epoch']} "
+              f"(val F1 {chosen['val_gold_f1']:.4f}) | test F1 {chosen['test_f1']:.4f} "
+              f"(P {chosen['test_precision']:.4f} R {chosen['test_recall']:.4f})")
     run.finish()
     return summary
 

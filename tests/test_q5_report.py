@@ -145,3 +145,25 @@ def test_no_runs_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         main(["--runs-dir", str(tmp_path)])
     assert error.value.code == 1 and "no Q5 runs" in capsys.readouterr().err
+
+
+def test_conll2003_section_and_weak_label_runs_left_to_q1(tmp_path):
+    from q5_ner_crf.report import headline_rows
+
+    per_type = {"LOC": 0.92, "MISC": 0.77, "ORG": 0.87, "PER": 0.95}
+    write_run(tmp_path, "gmb", 0.80)
+    write_run(tmp_path, "gold", 0.8943, embeddings="glove", char=True, crf=True, dataset="conll2003",
+              recipe="modern", per_type=per_type, embed_dim=50)
+    write_run(tmp_path, "weak", 0.6123, embeddings="glove", char=True, crf=True, dataset="conll2003",
+              recipe="modern", train_file="runs/q1/labels/majority/train.txt")
+    text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
+    assert "## CoNLL-2003: the tagger on gold labels" in text
+    assert ("| glove-char-crf | modern | 7/10 (max 10) | 0.8943 | 0.8943 | 0.8943 | 0.8943 | 0.9200 | 0.7700 "
+            "| 0.8700 | 0.9500 |") in text
+    assert "test micro-F1 0.8943 misses the target of 0.91" in text
+    assert "0.6123" not in text  # the weak-label run is Q1's row, not Q5's
+    assert "taggers on CONLL2003" not in text  # not a row of report 1's GMB table
+    rows = headline_rows(tmp_path)
+    assert ["Q5 CoNLL-2003 (modern recipe)", "glove-char-crf", "test entity micro-F1", "0.8943", "—",
+            ">= 0.91"] in rows
+    assert not any("0.6123" in row for row in rows)
