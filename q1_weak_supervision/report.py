@@ -1,8 +1,10 @@
 """Render reports/q1.md and q1_entity_distribution.png from the summaries of dataset_stats.py,
-analyze_lfs.py and aggregate.py under `<runs-dir>/q1_weak_supervision/`. Nothing in it is typed by
-hand except the original report's numbers, quoted for comparison.
+analyze_lfs.py, aggregate.py and weak_labels.py under `<runs-dir>/q1_weak_supervision/` and of the
+CoNLL-2003 tagger runs under `<runs-dir>/q5_ner_crf/` (read as files; the chain's hand-off). Nothing
+in it is typed by hand except the original report's numbers and the goals, quoted for comparison.
 
     python -m q1_weak_supervision.report --runs-dir runs/smoke --out reports/q1.md
+    python -m q1_weak_supervision.report --runs-dir results/runs --out results/q1.md
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import fmt, load_runs, markdown_table, save_figure, write_report
-from q1_weak_supervision.aggregate import AGGREGATION_HEADERS, aggregation_rows, conclusions
+from common.report import (RunRecord, fmt, load_runs, markdown_table, provenance_section, save_figure,
+                           write_report)
+from q1_weak_supervision.aggregate import (AGGREGATION_HEADERS, METHOD_TITLES, METHODS, aggregation_rows,
+                                           conclusions)
 from q1_weak_supervision.analyze_lfs import polarity_names
 from q1_weak_supervision.dataset_stats import distribution_figure
-from q1_weak_supervision.labeling_functions import SENTENCE_CLASSES, TOKEN_CLASSES
+from q1_weak_supervision.labeling_functions import (NOT_AGGREGATED, SENTENCE_CLASSES, TOKEN_CLASSES,
+                                                    token_lfs)
 
 QUESTION = "q1_weak_supervision"
+TAGGER_QUESTION = "q5_ner_crf"  # the tagger runs of the chain live with Q5's runs
+# The goals set for this reproduction (test entity F1, seqeval strict IOB2), and the published
+# figure the supervised goal is set against (Lample et al. 2016, BiLSTM-CRF, 100-d embeddings).
+WEAK_GOAL, SUPERVISED_GOAL, LAMPLE_2016_F1 = 0.65, 0.91, 0.9094
+# The original report's printed sample counts: -DOCSTART- rows counted, validation and test swapped.
+ORIGINAL_SAMPLES = {"train": 14987, "validation": 3684, "test": 3466}
 # The original report's printed numbers (train split, DOCSTART rows counted, its regex), quoted
 # for comparison with a run made under the same conditions.
 ORIGINAL_REPORT = {
@@ -89,6 +100,26 @@ def stats_section(runs, figure_path: Path) -> list[str]:
         out.append(f"With `--keep-docstart` the training split has {run.summary['num_train_samples']} "
                    f"samples, {run.summary['num_train_docstart']} of them `-DOCSTART-` separators "
                    "counted as samples the way the report counted them.\n")
+        out += samples_against_report(default, run)
+    return out
+
+
+def samples_against_report(sentences_run, docstart_run) -> list[str]:
+    """Sentences per split, the same with separators, and what the original report printed."""
+    names = ("train", "validation", "test")
+    counted = {split: docstart_run.summary[f"num_{split}_samples"] for split in names}
+    rows = [[split, sentences_run.summary[f"num_{split}_samples"],
+             docstart_run.summary[f"num_{split}_docstart"], counted[split], ORIGINAL_SAMPLES[split]]
+            for split in names]
+    out = ["Samples per split: sentences, and sentences plus `-DOCSTART-` rows beside the original "
+           "report's printed counts:\n",
+           markdown_table(["split", "sentences", "-DOCSTART-", "sentences + separators", "original report"],
+                          rows, align=["l", "r", "r", "r", "r"])]
+    swapped = (counted["validation"] == ORIGINAL_SAMPLES["test"]
+               and counted["test"] == ORIGINAL_SAMPLES["validation"])
+    if counted["train"] == ORIGINAL_SAMPLES["train"] and swapped:
+        out.append("The report's counts are the sentences plus separators, with validation and test "
+                   "printed in each other's place.\n")
     return out
 
 
@@ -215,13 +246,197 @@ def aggregate_section(runs) -> list[str]:
     return out
 
 
+# ---- from labeling functions to a tagger -----------------------------------------------------
+def tagger_runs(runs_dir) -> dict[str, RunRecord]:
+    """The chain's CoNLL-2003 GloVe + characters + CRF taggers by training labels: "majority" and
+    "label_model" (--train-file from weak_labels.py, named by its folder) and "gold"."""
+    found: dict[str, RunRecord] = {}
+    for run in load_runs(str(Path(runs_dir) / TAGGER_QUESTION / "*")):
+        s = run.summary
+        if not (s.get("dataset") == "conll2003" and s.get("embeddings") == "glove" and s.get("char")
+                and s.get("crf") and s.get("layer_norm") in (None, False, "none")):
+            continue
+        key = Path(s["train_file"]).parent.name if s.get("train_file") else "gold"
+        if key in ("gold", *METHODS):
+            found.setdefault(key, run)
+    return found
+
+
+def budget(run: RunRecord) -> str:
+    """`best / run / allowed` epochs and the early-stopping patience of a tagger run."""
+    s = run.summary
+    patience = run.config.get("patience")
+    epochs = f"{s['best_epoch']} / {s['epochs_run']} / {s['epochs']}"
+    return epochs + (f", patience {patience}" if patience else "")
+
+
+def type_f1s(per_class: dict) -> list:
+    return [per_class.get(name, {}).get("f1") for name in ("LOC", "MISC", "ORG", "PER")]
+
+
+def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[str]:
+    s = weak.summary
+    rows = [[METHOD_TITLES[m], split, *(s[f"weak/{m}/{split}/{key}"] for key in
+                                        ("coverage", "entity_precision", "entity_recall", "entity_f1"))]
+            for m in METHODS for split in ("train", "validation", "test")]
+    out = ["## 5. From labeling functions to a tagger", "",
+           f"`{weak.name}`: the {len(s['lfs'])} aggregated token LFs (all but "
+           f"{', '.join(f'`{n}`' for n in NOT_AGGREGATED)}) on every split. `MajorityLabelVoter` and "
+           f"`LabelModel` ({s['label_model_epochs']} epochs, lr {s['label_model_lr']}, fitted on the "
+           "training split's votes only, no gold) give each token one label; a token without votes is `O`. "
+           "Entity scores: seqeval strict IOB2 against the gold tags.\n",
+           "### 5.1 The aggregated labels against gold\n",
+           markdown_table(["labels", "split", "share of tokens labelled", "entity P", "entity R",
+                           "entity F1"], rows, align=["l", "l", "r", "r", "r", "r"])]
+    coverage = ", ".join(f"{split} {s[f'weak/{split}/entity_token_vote_coverage']:.1%}"
+                         for split in ("train", "validation", "test"))
+    out.append(f"Share of gold entity tokens with at least one LF vote (a bound on any aggregate's token "
+               f"recall): {coverage}.\n")
+    per_type = [[METHOD_TITLES[m], name, s[f"weak/{m}/test/{name}_entity_precision"],
+                 s[f"weak/{m}/test/{name}_entity_recall"], s[f"weak/{m}/test/{name}_entity_f1"]]
+                for m in METHODS for name in ("LOC", "MISC", "ORG", "PER")]
+    out += ["Per type on the test split:\n",
+            markdown_table(["labels", "type", "entity P", "entity R", "entity F1"], per_type,
+                           align=["l", "l", "r", "r", "r"])]
+    out += ["### 5.2 The tagger trained on them\n",
+            "Q5's tagger (`q5_ner_crf/train.py`, GloVe + character BiLSTM + CRF) trained on the weakly "
+            "labelled training file, and on the gold training labels for the upper bound; every figure is "
+            "test entity P/R/F1 (per-type columns: F1). A weak row selects its epoch on the weak dev labels "
+            "(no gold label used anywhere), or on the gold dev split (WRENCH's protocol), from the same "
+            "run. Epochs: best / run / allowed.\n"]
+    table = []
+    for method in METHODS:
+        prefix = f"weak/{method}/test/"
+        table.append([f"{METHOD_TITLES[method]} labels themselves", "—", "—", "—",
+                      s[prefix + "entity_precision"], s[prefix + "entity_recall"], s[prefix + "entity_f1"],
+                      *(s[f"{prefix}{name}_entity_f1"] for name in ("LOC", "MISC", "ORG", "PER"))])
+    for key in (*METHODS, "gold"):
+        run = taggers.get(key)
+        labels = "gold training labels" if key == "gold" else f"{METHOD_TITLES[key]} labels"
+        if run is None:
+            table.append([f"tagger on {labels}", "not run", "—", "—", *["—"] * 7])
+            continue
+        r = run.summary
+        selection = "gold dev" if key == "gold" else "weak dev labels (no gold)"
+        table.append([f"tagger on {labels}", selection, budget(run), f"{r['train_time_s'] / 60:.1f} min",
+                      r["test_precision"], r["test_recall"], r["test_f1"], *type_f1s(r["per_class"]["test"])])
+        if key != "gold" and r.get("gold_selection"):
+            g = r["gold_selection"]
+            table.append([f"tagger on {labels}", "gold dev (WRENCH)",
+                          f"{g['best_epoch']} / {r['epochs_run']} / {r['epochs']}", "same run",
+                          g["test_precision"], g["test_recall"], g["test_f1"],
+                          *type_f1s(g["test_per_class"])])
+    out.append(markdown_table(["row", "selected on", "epochs", "train time", "test P", "test R", "test F1",
+                               "LOC", "MISC", "ORG", "PER"], table, align=["l", "l", "l", "r"] + ["r"] * 7))
+    out += goal_lines(weak, taggers, lf_runs)
+    return out
+
+
+def lfs_of_type(lf_runs, name: str) -> str:
+    """The aggregated LFs voting `name`, with their coverage and precision on the gold dev split."""
+    label = TOKEN_CLASSES.index(name)
+    run = next((r for r in lf_runs if r.summary.get("split") == "validation"), None)
+    lfs = [lf.name for lf in token_lfs() if lf.name not in NOT_AGGREGATED and lf.label == label]
+    if run is None:
+        return ", ".join(f"`{lf}`" for lf in lfs)
+    return ", ".join(f"`{lf}` (dev coverage {run.summary[f'token/{lf}_coverage']:.2%}, precision "
+                     f"{run.summary[f'token/{lf}_accuracy']:.3f})" for lf in lfs
+                     if f"token/{lf}_coverage" in run.summary)
+
+
+def goal_lines(weak, taggers, lf_runs=()) -> list[str]:
+    """Each goal met or missed, and for a miss the measured reason: the weakest type, whether
+    precision or recall is short, and (weak rows) what the labels and the LFs gave that type."""
+    out = ["### 5.3 Goals\n"]
+    for key in METHODS:
+        run = taggers.get(key)
+        if run is None:
+            continue
+        r = run.summary
+        choices = [("weak dev labels", r["test_f1"], r["per_class"]["test"])]
+        if r.get("gold_selection"):
+            chosen = r["gold_selection"]
+            choices.append(("gold dev", chosen["test_f1"], chosen["test_per_class"]))
+        for selection, f1, per_class in choices:
+            verdict = "meets" if f1 >= WEAK_GOAL else "misses"
+            line = (f"Tagger on {METHOD_TITLES[key]} labels, selected on {selection}: test F1 {f1:.4f} "
+                    f"{verdict} the goal of {WEAK_GOAL:.2f}.")
+            if f1 < WEAK_GOAL:
+                name = weakest(per_class)
+                line += (f" {weakest_type(per_class, weak.summary, key)} The LFs voting {name}: "
+                         f"{lfs_of_type(lf_runs, name)}.")
+            out.append(line + "\n")
+    gold = taggers.get("gold")
+    if gold is not None:
+        f1 = gold.summary["test_f1"]
+        verdict = "meets" if f1 >= SUPERVISED_GOAL else "misses"
+        line = (f"Tagger on gold labels: test F1 {f1:.4f} {verdict} the goal of {SUPERVISED_GOAL:.2f} "
+                f"(Lample et al. 2016: {LAMPLE_2016_F1:.4f} with 100-d embeddings; here 50-d GloVe).")
+        if f1 < SUPERVISED_GOAL:
+            line += (f" {weakest_type(gold.summary['per_class']['test'])} Its dev F1 at the selected epoch "
+                     f"is {gold.summary['val_f1']:.4f}: test is {100 * (gold.summary['val_f1'] - f1):.1f} "
+                     "points lower.")
+        out.append(line + "\n")
+    return out
+
+
+def weakest(per_class: dict) -> str:
+    """The entity type with the lowest F1 in a per-type table."""
+    return min((name for name in per_class if name in TOKEN_CLASSES), key=lambda t: per_class[t]["f1"])
+
+
+def weakest_type(per_class: dict, weak_summary: dict | None = None, method: str | None = None) -> str:
+    """`The weakest type is ORG (F1 ..; P .., R ..: recall is short).` from a per-type table, with
+    what the weak training labels gave that type."""
+    name = weakest(per_class)
+    v = per_class[name]
+    short = "recall" if v["recall"] < v["precision"] else "precision"
+    text = (f"The weakest type is {name} (F1 {v['f1']:.3f}; P {v['precision']:.3f}, R {v['recall']:.3f}: "
+            f"{short} is short).")
+    if weak_summary is not None:
+        prefix = f"weak/{method}/train/{name}_entity_"
+        text += (f" The {METHOD_TITLES[method]} training labels give {name} entity P "
+                 f"{weak_summary[prefix + 'precision']:.3f}, R {weak_summary[prefix + 'recall']:.3f} "
+                 "against gold.")
+    return text
+
+
+def headline_rows(runs_dir) -> list[list]:
+    """results/README.md rows: [study, row, measure, ours, original, target]."""
+    runs_dir = Path(runs_dir)
+    runs = load_runs(str(runs_dir / QUESTION / "*"))
+    weak = next((r for r in runs if r.summary.get("stage") == "weak_labels"), None)
+    if weak is None:
+        return [["Q1 CoNLL-2003", "weak labels and taggers", "test entity F1", "not run", "—", "—"]]
+    taggers = tagger_runs(runs_dir)
+    rows = [["Q1 CoNLL-2003", f"{METHOD_TITLES[method]} labels", "test entity F1",
+             fmt(weak.summary[f"weak/{method}/test/entity_f1"]), "—", "—"] for method in METHODS]
+    for method in METHODS:
+        run = taggers.get(method)
+        for selection in ("weak dev labels", "gold dev"):
+            if run is None:
+                f1 = "not run"
+            elif selection == "gold dev":
+                f1 = fmt(run.summary.get("gold_selection", {}).get("test_f1"))
+            else:
+                f1 = fmt(run.summary["test_f1"])
+            rows.append(["Q1 CoNLL-2003",
+                         f"tagger on {METHOD_TITLES[method]} labels, selected on {selection}",
+                         "test entity F1", f1, "—", f">= {WEAK_GOAL:.2f}"])
+    gold = taggers.get("gold")
+    rows.append(["Q1 CoNLL-2003", "tagger on gold labels (upper bound)", "test entity F1",
+                 fmt(gold.summary["test_f1"]) if gold else "not run", fmt(LAMPLE_2016_F1),
+                 f">= {SUPERVISED_GOAL:.2f}"])
+    return rows
+
+
 @entry_point
 def main(argv=None) -> str:
     args = parse_args(argv)
     runs = load_runs(str(Path(args.runs_dir) / QUESTION / "*"))
     by_stage = {stage: [r for r in runs if r.summary.get("stage") == stage]
                 for stage in ("dataset_stats", "analyze_lfs", "aggregate")}
-    if not any(by_stage.values()):
+    if not any(by_stage.values()) and not any(r.summary.get("stage") == "weak_labels" for r in runs):
         raise DataError(f"no finished q1 runs under {Path(args.runs_dir) / QUESTION}; run "
                         "scripts/reproduce_q1.sh (add --smoke for the built-in data) first")
     out_path = Path(args.out)
@@ -241,6 +456,11 @@ def main(argv=None) -> str:
     if by_stage["aggregate"]:
         lines += aggregate_section(by_stage["aggregate"])
     lines += original_comparison(*(by_stage[s] for s in ("analyze_lfs", "aggregate", "dataset_stats")))
+    weak = [r for r in runs if r.summary.get("stage") == "weak_labels"]
+    taggers = tagger_runs(args.runs_dir)
+    if weak:
+        lines += weak_label_section(weak[0], taggers, by_stage["analyze_lfs"])
+    lines.append(provenance_section(runs + list(taggers.values()), args.runs_dir))
     text = "\n".join(lines).rstrip() + "\n"
     write_report(out_path, text)
     return text

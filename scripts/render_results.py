@@ -12,18 +12,18 @@ from pathlib import Path
 
 from common.cli import HelpFormatter, entry_point
 from common.report import markdown_table, write_report
+from q1_weak_supervision.report import headline_rows as q1_rows
 from q3_active_learning.report import headline_rows as q3_rows
 from q4_normalization.report import REPORT_TEST_ACCURACY
 from q4_normalization.report import headline_rows as q4_rows
 from q5_ner_crf.report import headline_rows as q5_rows
 from q6_cnn_wandb.report import headline_rows as q6_rows
 
-REPORTS = {"q3": "Q3 active learning", "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
+REPORTS = {"q1": "Q1 weak supervision", "q3": "Q3 active learning",
+           "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
            "q6": "Q6 CNN tracked in W&B"}
 # Studies whose data cannot be had here: stated, not measured.
 NOT_MEASURED = [
-    ["Q1 CoNLL-2003", "statistics, LF coverage/accuracy, majority vote", "—", "not run",
-     "see q1_weak_supervision/README.md", "—", "CoNLL-2003 is not available offline"],
     ["Q2 CIFAR-100 ⇄ CIFAR-10", "transfer in both orders", "—", "not run", "—", "—",
      "CIFAR-100 is not available offline"],
     ["Q3 Flowers102", "every method", "—", "not run", "—", "—", "Flowers102 is not available offline"],
@@ -43,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     runs_dir, out = Path(args.runs_dir), Path(args.out)
-    rows = [row + [""] for rows in (q3_rows(runs_dir), q5_rows(runs_dir), q6_rows(runs_dir)) for row in rows]
+    studies = (q1_rows(runs_dir), q3_rows(runs_dir), q5_rows(runs_dir), q6_rows(runs_dir))
+    rows = [row + [""] for rows in studies for row in rows]
     rows += q4_rows(runs_dir) or [
         ["Q4 CIFAR-10", f"ResNet-14, {norm}, batch 128", "test accuracy", "not run", f"{100 * accuracy:.2f}%",
          "—", "the CPU study (reproduce_q4.sh --recipe cpu) has not finished"]

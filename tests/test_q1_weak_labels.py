@@ -1,0 +1,116 @@
+"""Q1's weak labels and the chain to a tagger: the weakly labelled files of a tiny IOB1 folder
+against hand-derived votes, their scores against seqeval on the files read back, the one-line
+errors, and scripts/reproduce_q1.sh --smoke from labeling functions to a tagger trained on the
+written file."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.scheme import IOB2
+
+from common.data.conll import read_conll
+from q1_weak_supervision import weak_labels
+from tests.test_q1_scripts import conll_dir  # noqa: F401  (the tiny IOB1 folder fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+COMMON = ["--wandb-mode", "disabled"]
+
+# The majority vote on the tiny training file, worked out LF by LF:
+#   LONDON 1996-08-30          lf_dateline -> LOC
+#   Acme Corp. ...             lf_company_suffix -> ORG ORG (lf_org_suffix is not aggregated)
+#   Globex Inc. rose .         lf_company_suffix -> ORG ORG
+#   The 1899 ... , Inc .       `Inc` after a comma has no name before it: nothing
+#   German exports ...         lf_nationality -> MISC (years are not aggregated)
+#   Peter Blackburn            Blackburn is a city, so neither name LF fires: nothing
+#   Germany France             one run of two countries is no single country: nothing
+MAJORITY_TRAIN = """LONDON B-LOC
+1996-08-30 O
+
+Acme B-ORG
+Corp. I-ORG
+was O
+founded O
+in O
+1990 O
+. O
+
+Globex B-ORG
+Inc. I-ORG
+rose O
+. O
+
+"""
+
+
+def test_weak_label_files_and_scores_on_hand_counts(conll_dir, tmp_path):  # noqa: F811
+    summary = weak_labels.main(["--conll-dir", str(conll_dir), *COMMON, "--out-dir", str(tmp_path),
+                                "--label-model-epochs", "50"])
+    labels = tmp_path / "q1_weak_supervision" / "weak-labels-conll-dir" / "labels"
+    text = (labels / "majority" / "train.txt").read_text()
+    assert text.startswith(MAJORITY_TRAIN)
+    assert "German B-MISC\n" in text and "Peter O\nBlackburn O\n" in text
+    # 4 predicted entities, all right, of 7 gold ones (LOC, ORG, ORG, MISC, PER, LOC, LOC).
+    assert summary["weak/majority/train/entity_precision"] == 1.0
+    assert summary["weak/majority/train/entity_recall"] == pytest.approx(4 / 7)
+    # Dev: EU (acronym and one-word organisation) and German, both right.
+    assert summary["weak/majority/validation/entity_f1"] == 1.0
+    # Test: the BRUSSELS dateline right, Peter Blackburn missed.
+    assert summary["weak/majority/test/entity_recall"] == pytest.approx(1 / 2)
+    assert not (labels / "majority" / "test.txt").exists()  # only train and dev are written
+
+    # The files read back and scored by seqeval give the summary's figures, for both methods,
+    # and hold the same tokens as the gold files.
+    for method in ("majority", "label_model"):
+        for split, name, gold_name in (("train", "train.txt", "train.txt"),
+                                       ("validation", "valid.txt", "valid.txt")):
+            weak = read_conll(labels / method / name, tag_scheme="iob2")
+            gold = read_conll(conll_dir / gold_name)
+            assert [s.tokens for s in weak] == [s.tokens for s in gold]
+            y_true, y_pred = [s.ner for s in gold], [s.ner for s in weak]
+            prefix = f"weak/{method}/{split}/entity_"
+            for key, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
+                assert summary[prefix + key] == pytest.approx(
+                    score(y_true, y_pred, mode="strict", scheme=IOB2, zero_division=0))
+
+
+def test_weak_labels_reject_keep_docstart(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        weak_labels.main(["--smoke", "--keep-docstart", *COMMON, "--out-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--keep-docstart" in capsys.readouterr().err
+
+
+def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
+    """The whole chain on the built-in corpus in a copy of the scripts folder (runs/ and reports/
+    land in tmp_path): the Q1 runs, the weak label files, and the tagger trained on the majority
+    vote's file (1 epoch), then reports/q1.md."""
+    root = tmp_path / "repo"
+    (root / "scripts").mkdir(parents=True)
+    for name in ("_env.sh", "reproduce_q1.sh"):
+        shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": "1", "TAGGERS": "majority", "TAGGER_EPOCHS": "1",
+           "TAGGER_FLAGS": "--threads 1 --wandb-mode disabled"}
+    proc = subprocess.run(["bash", str(root / "scripts" / "reproduce_q1.sh"), "--smoke", *COMMON],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = root / "runs" / "smoke"
+    tagger = runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-glove-char-crf-modern-seed0"
+    summary = json.loads((tagger / "summary.json").read_text())
+    labels = runs / "q1_weak_supervision" / "smoke-weak-labels-builtin" / "labels" / "majority"
+    assert summary["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-weak-labels-builtin"
+                                             "/labels/majority/train.txt"))
+    # The tagger saw the weak file's sentences, not gold ones: its training tokens are the file's.
+    weak_train = read_conll(labels / "train.txt")
+    assert summary["train_tokens"] == sum(len(s) for s in weak_train)
+    assert summary["epochs_run"] == 1 and "gold_selection" in summary
+    report = (root / "reports" / "q1.md").read_text()
+    assert "## 5. From labeling functions to a tagger" in report
+    assert "| tagger on MajorityLabelVoter labels | weak dev labels (no gold) | 1 / 1 / 1" in report
+    assert "| tagger on LabelModel labels | not run |" in report
