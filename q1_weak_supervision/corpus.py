@@ -51,9 +51,12 @@ def resolve_source(args: argparse.Namespace) -> str:
 
 
 def run_name(args: argparse.Namespace, stage: str) -> str:
-    """`<stage>-<source>[-<lf definition>][-docstart]`, with `smoke-` in front under --smoke,
-    e.g. `lfs-conll-dir-report-docstart` (the LF definition only for scripts that take one)."""
+    """`<stage>-<source>[-<split>][-<lf definition>][-docstart]`, with `smoke-` in front under
+    --smoke, e.g. `lfs-conll-dir-report-docstart`, `lfs-conll-dir-validation-tokens` (the split
+    when it is not train, the LF definition only for scripts that take one)."""
     parts = [stage, resolve_source(args)]
+    if getattr(args, "split", "train") != "train":
+        parts.append(args.split)
     if getattr(args, "lf_definition", None):
         parts.append(args.lf_definition)
     if args.keep_docstart:

@@ -181,7 +181,8 @@ def definition_comparison(lf_runs) -> list[str]:
     lines = []
     for run in (r for r in lf_runs if r.summary["lf_definition"] == "report"):
         partner = next((r for r in lf_runs if r.summary["lf_definition"] == "tokens"
-                        and r.summary["source"] == run.summary["source"]), None)
+                        and r.summary["source"] == run.summary["source"]
+                        and r.summary["split"] == run.summary["split"]), None)
         # Votes, not coverage: --keep-docstart adds rows (on which no LF votes) to one run only.
         if partner is not None:
             lines.append(f"`lf_year` votes on {run.summary['lf_year_votes']} sentences with the report's "

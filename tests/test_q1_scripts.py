@@ -141,6 +141,18 @@ def test_analyze_and_aggregate_with_the_report_definitions_on_hand_counts(conll_
     assert result["sentence_majority_accuracy"] == pytest.approx(2 / 3)  # LONDON's 0 is wrong
 
 
+def test_runs_on_other_splits_get_their_own_folder(conll_dir, tmp_path):
+    common = ["--conll-dir", str(conll_dir), *COMMON, "--out-dir", str(tmp_path)]
+    train = analyze_lfs.main(common)
+    validation = analyze_lfs.main([*common, "--split", "validation"])
+    runs = tmp_path / "q1_weak_supervision"
+    assert sorted(p.name for p in runs.iterdir()) == ["lfs-conll-dir-tokens",
+                                                      "lfs-conll-dir-validation-tokens"]
+    assert (train["token_rows"], validation["token_rows"]) == (31, 5)
+    saved = json.loads((runs / "lfs-conll-dir-tokens" / "summary.json").read_text())
+    assert saved["split"] == "train" and saved["token_rows"] == 31
+
+
 def test_tokens_definition_drops_the_date(conll_dir, tmp_path):
     summary = analyze_lfs.main(["--conll-dir", str(conll_dir), *COMMON, "--out-dir", str(tmp_path)])
     assert summary["sentence_rows"] == 7
