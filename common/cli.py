@@ -72,7 +72,8 @@ def add_accel_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                        help="disable bf16 autocast on CUDA")
     group.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                        help="disable the channels-last memory format on CUDA")
-    group.add_argument("--compile", action="store_true", help="torch.compile the model")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                       help="torch.compile the model (inductor; on the CPU it needs a C++ compiler)")
     return parser
 
 

@@ -76,11 +76,17 @@ REPORT_SCHEDULES = {
 # linearly with the batch size from batch 128.
 RECIPES = {
     "report": {"epochs": 100, "patience": 15, "weight_decay": 1e-4, "augment": False, "nesterov": False,
-               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none"},
+               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none",
+               "compile": False},
     "modern": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
-               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none"},
+               "label_smoothing": 0.0, "warmup": 0.0, "decay_norm_bias": True, "lr_scaling": "none",
+               "compile": False},
+    # torch.compile: a training step in about half the time on one CPU thread (benchmarks/),
+    # against a minute or two of compiling per run; not under --smoke, where compiling would
+    # take longer than the run.
     "cpu": {"epochs": 15, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
-            "label_smoothing": 0.1, "warmup": 0.1, "decay_norm_bias": False, "lr_scaling": "linear"},
+            "label_smoothing": 0.1, "warmup": 0.1, "decay_norm_bias": False, "lr_scaling": "linear",
+            "compile": True},
 }
 # The cpu recipe's peak learning rate per norm at batch 128, picked on validation accuracy by the
 # learning-rate sweep of scripts/reproduce_q4.sh (q4_normalization/select_lr.py).
@@ -164,7 +170,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_common_args(parser)
     add_accel_args(parser)
     add_threads_arg(parser, why=". Two 1-thread runs side by side beat one 2-thread run on a 2-core CPU")
+    parser.set_defaults(compile=None)  # the recipe's (on for cpu, off otherwise and under --smoke)
     args = parser.parse_args(argv)
+    if args.compile is None and args.smoke:
+        args.compile = False
 
     fill_defaults(args, DEFAULTS, SMOKE_DEFAULTS)
     for key, value in RECIPES[args.recipe].items():
