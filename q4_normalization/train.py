@@ -430,8 +430,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     name = default_run_name(args)
     run_dir = run_dir_for(args, "q4_normalization", name)
     if args.resume == "auto" and (done := finished_summary(run_dir, args, RESUME_MUST_MATCH + ("epochs",))):
-        print(f"{run_dir} has finished (test accuracy {100 * done.get('test_accuracy', float('nan')):.2f}%"
-              f"{', diverged' if done.get('diverged') else ''}); nothing to do")
+        split = "test" if "test_accuracy" in done else "val"
+        result = "diverged" if done.get("diverged") else f"{split} accuracy {100 * done[f'{split}_accuracy']:.2f}%"
+        print(f"{run_dir} has finished ({result}); nothing to do")
         return done
     if args.threads:
         torch.set_num_threads(args.threads)
