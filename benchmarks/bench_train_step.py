@@ -1,13 +1,15 @@
 """Time of one ResNet-14 training step with each from-scratch normalization against the same
-network with torch's nn.BatchNorm2d, eager and, with `--compile`, under torch.compile.
+network with torch's nn.BatchNorm2d, eager and/or under torch.compile (`--mode`).
 
     python benchmarks/bench_train_step.py                          # CPU, batch 128 and 8, eager
-    python benchmarks/bench_train_step.py --device cuda --compile  # GPU, eager and compiled
+    python benchmarks/bench_train_step.py --threads 1 --mode compiled   # the CPU recipe's step
+    python benchmarks/bench_train_step.py --device cuda --mode both     # GPU, eager and compiled
     python benchmarks/bench_train_step.py --steps 2 --batch-sizes 8   # a few seconds: does it run
 
 A step is what q4_normalization/train.py does per batch: forward on 3x32x32 images, cross-entropy,
 backward, SGD step (momentum 0.9, weight decay 5e-4, rho in its own group) and `clip_rho_`, in
-float32 with the default memory format. The networks are ResNet(n=2) with norm bn, in, bin, ln,
+float32 with the default memory format (the CPU recipe of q4_normalization/train.py trains one
+thread per run under torch.compile: `--threads 1 --mode compiled` times that). The networks are ResNet(n=2) with norm bn, in, bin, ln,
 gn (ours) and torch_bn (the reference), built from the same seed and fed the same batch. Within
 one batch size and mode the networks take their steps in turn, so load from other processes hits
 all of them alike; each time is the median over `--steps` steps after `--warmup` untimed ones
@@ -16,7 +18,8 @@ bench_norms.py. Prints a table of ms/step and ours/torch_bn ratios and, last, ex
 
     ratio train_step ours/torch_bn worst = X
 
-with X the largest ratio over our five layers, every batch size and mode. Run it alone: on a
+with X the largest ratio over our five layers, every batch size and mode timed (with both
+modes, a line per mode comes before it). Run it alone: on a
 shared machine the absolute times move; the ratios, from one run, move less.
 """
 
@@ -46,7 +49,10 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=3,
                         help="untimed steps first (the compilation happens there)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device")
-    parser.add_argument("--compile", action="store_true", help="also time each network under torch.compile")
+    parser.add_argument("--mode", default=None, choices=["eager", "compiled", "both"],
+                        help="eager steps, steps under torch.compile (the CPU recipe's mode), or both "
+                             "(default eager)")
+    parser.add_argument("--compile", action="store_true", help="the same as --mode both")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's)")
     parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
@@ -93,11 +99,12 @@ def main(argv=None):
     kept = args.allocator == "keep" and keep_freed_memory()
     allocator = "glibc keeps freed memory" if kept else "system malloc"
     device = torch.device(args.device)
-    modes = ["eager", "compiled"] if args.compile else ["eager"]
+    mode_arg = args.mode or ("both" if args.compile else "eager")
+    modes = ["eager", "compiled"] if mode_arg == "both" else [mode_arg]
     print(f"ResNet-14 training step ({device}, {torch.get_num_threads()} threads, {allocator}), "
           f"median of {args.steps} after {args.warmup} warm-up")
     print(f"{'batch':>5} {'mode':<9} {'norm':<9} {'ms/step':>9} {'ours/torch_bn':>14}")
-    ratios = []
+    ratios: dict[str, list[float]] = {mode: [] for mode in modes}
     for batch_size in args.batch_sizes:
         generator = torch.Generator().manual_seed(0)
         images = torch.randn(batch_size, 3, 32, 32, generator=generator).to(device)
@@ -112,9 +119,11 @@ def main(argv=None):
             for name, value in seconds.items():
                 ratio = value / seconds[REFERENCE]
                 if name != REFERENCE:
-                    ratios.append(ratio)
+                    ratios[mode].append(ratio)
                 print(f"{batch_size:>5} {mode:<9} {name:<9} {1e3 * value:9.2f} {ratio:14.2f}")
-    print(f"ratio train_step ours/torch_bn worst = {max(ratios):.2f}")
+    for mode in modes if len(modes) > 1 else ():
+        print(f"ratio train_step ours/torch_bn worst {mode} = {max(ratios[mode]):.2f}")
+    print(f"ratio train_step ours/torch_bn worst = {max(max(values) for values in ratios.values()):.2f}")
 
 
 if __name__ == "__main__":
