@@ -40,12 +40,16 @@ SMOKE_STANDINS = {"cifar10": "builtin10", "flowers102": "digits"}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("dataset", "method", "seed", "epochs", "lr", "gamma", "step_size", "init_size",
                      "al_bsize", "batch_size", "image_size", "width", "mc_samples", "pool_size", "test_size",
-                     "augment", "smoke")
+                     "augment", "smoke", "val_size")
 # The report's settings, and the --smoke ones (flags given explicitly still win).
 DEFAULTS = {"epochs": 10, "init_size": 100, "al_bsize": 100, "max_episodes": 10, "width": 32,
             "pool_size": None, "test_size": None, "mc_samples": 10}
 SMOKE_DEFAULTS = {"epochs": 10, "init_size": 40, "al_bsize": 40, "max_episodes": 3, "width": 8,
-                  "pool_size": 1000, "test_size": 500, "mc_samples": 5}
+                  "pool_size": 1000, "test_size": 500, "mc_samples": 5, "val_size": 200}
+# Labelled validation images held out of the pool (never queried, never trained on): what a
+# choice between recipes is made on, so that the test split is only ever reported. Flowers102's
+# pool (train+val, 2,040 images) keeps 1,540 for the 1,100 labels of a run.
+VAL_SIZES = {"cifar10": 5000, "flowers102": 500}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -81,6 +85,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, default=None,
                         help="use a fixed random subset of this many pool images "
                              "(default all, 1000 with --smoke)")
+    parser.add_argument("--val-size", type=int, default=None,
+                        help="labelled validation images held out of the pool, the same for every seed and "
+                             "method (default 5000 cifar10, 500 flowers102, 200 with --smoke)")
     parser.add_argument("--test-size", type=int, default=None,
                         help="use a fixed random subset of this many test images "
                              "(default all, 500 with --smoke)")
@@ -95,12 +102,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     add_accel_args(parser)
     add_common_args(parser)
     args = fill_defaults(parser.parse_args(argv), DEFAULTS, SMOKE_DEFAULTS)
+    if args.val_size is None:
+        args.val_size = VAL_SIZES[args.dataset]
     for name in ("epochs", "step_size", "init_size", "al_bsize", "batch_size", "test_batch_size",
                  "width", "mc_samples"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_episodes < 0 or args.keep_checkpoints < 0:
-        parser.error("--max-episodes and --keep-checkpoints must be non-negative")
+    if args.max_episodes < 0 or args.keep_checkpoints < 0 or args.val_size < 1:
+        parser.error("--max-episodes and --keep-checkpoints must be non-negative, --val-size positive")
     return args
 
 
@@ -128,8 +137,18 @@ def fixed_subset(image_set: ImageSet, size: int | None) -> ImageSet:
     return image_set.subset(order[:size].sort().values)
 
 
-def load_data(args) -> tuple[str, ImageSet, ImageSet]:
-    """(data name, pool, test set) for `args.dataset`, or its built-in stand-in under --smoke."""
+def split_validation(images: ImageSet, val_size: int) -> tuple[ImageSet, ImageSet]:
+    """(pool, validation): a random `val_size` of the images, the same for every seed and method
+    (seed 0), held out as the labelled validation set; the rest is the pool."""
+    if val_size >= len(images):
+        raise DataError(f"--val-size {val_size} leaves no pool out of {len(images)} images; lower it")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
+    return images.subset(order[val_size:].sort().values), images.subset(order[:val_size].sort().values)
+
+
+def load_data(args) -> tuple[str, ImageSet, ImageSet, ImageSet]:
+    """(data name, pool, validation set, test set) for `args.dataset`, or its built-in stand-in
+    under --smoke. The validation set is held out of the pool split before --pool-size applies."""
     if args.smoke:
         name = SMOKE_STANDINS[args.dataset]
         pool_split, root = "train", None
@@ -137,13 +156,13 @@ def load_data(args) -> tuple[str, ImageSet, ImageSet]:
         name = args.dataset
         pool_split, root = ("trainval" if name == "flowers102" else "train"), args.data_root
     if args.smoke:  # builtin10 draws only the images asked for, which is faster than subsetting
-        pool_kwargs = {"size": args.pool_size} if name == "builtin10" else {}
+        pool_kwargs = {"size": args.pool_size + args.val_size} if name == "builtin10" else {}
         test_kwargs = {"size": args.test_size} if name == "builtin10" else {}
     else:
         pool_kwargs = test_kwargs = {"download": args.download, "image_size": args.image_size}
-    pool = load_images(name, root, pool_split, **pool_kwargs)
+    pool, val = split_validation(load_images(name, root, pool_split, **pool_kwargs), args.val_size)
     test = load_images(name, root, "test", **test_kwargs)
-    return name, fixed_subset(pool, args.pool_size), fixed_subset(test, args.test_size)
+    return name, fixed_subset(pool, args.pool_size), val, fixed_subset(test, args.test_size)
 
 
 def recipe_suffix(args) -> str:
@@ -185,7 +204,7 @@ def train_one_epoch(model, loader, optimizer, device, use_bf16: bool, run, where
 
 @torch.no_grad()
 def evaluate(model, loader, device, use_bf16: bool) -> tuple[float, float]:
-    """(mean NLL loss, accuracy) on the test loader."""
+    """(mean NLL loss, accuracy) on an evaluation loader (validation or test)."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
@@ -207,17 +226,18 @@ def main(argv=None) -> dict:
     device = pick_device(args.device)
     use_bf16 = args.bf16 and device.type == "cuda"
     channels_last = args.channels_last and device.type == "cuda"
-    data_name, pool, test = load_data(args)
+    data_name, pool, val, test = load_data(args)
     mean, std = MEAN_STD[data_name]
     tag = f"[{args.dataset}|{args.method}]"
     name = f"{args.dataset}-{args.method}{recipe_suffix(args)}-seed{args.seed}"
     run = start_run(args, project="Q3-active-learning", question="q3_active_learning",
                     default_name=("smoke-" if args.smoke else "") + name,
-                    extra_config={"data": data_name, "pool_images": len(pool),
+                    extra_config={"data": data_name, "pool_images": len(pool), "val_images": len(val),
                                   "test_images": len(test), "num_classes": len(pool.classes)},
                     group=args.dataset, job_type=args.method)
     print(f"{tag} data {data_name}{' (built-in, --smoke)' if args.smoke else ''}: pool {len(pool):,}, "
-          f"test {len(test):,}, {len(pool.classes)} classes | device {device} | run {run.dir}")
+          f"validation {len(val):,}, test {len(test):,}, {len(pool.classes)} classes | device {device} "
+          f"| run {run.dir}")
 
     def new_model() -> Net:
         model = Net(in_channels=pool.images.shape[1], image_size=pool.images.shape[-1],
@@ -228,9 +248,9 @@ def main(argv=None) -> dict:
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
         return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, args.step_size, gamma=args.gamma)
 
-    test_loader = ImageLoader(test.images, test.labels, args.test_batch_size, shuffle=False,
-                              augment=False, mean=mean, std=std, device=device,
-                              channels_last=channels_last)
+    val_loader, test_loader = (
+        ImageLoader(split.images, split.labels, args.test_batch_size, shuffle=False, augment=False, mean=mean,
+                    std=std, device=device, channels_last=channels_last) for split in (val, test))
     labeled = initial_pool(len(pool), args.init_size, args.seed)
     history: list[dict] = []
     model, first_episode = None, 0
@@ -287,18 +307,21 @@ def main(argv=None) -> dict:
                      "epoch_train_loss": train_loss, "epoch_train_accuracy": train_accuracy,
                      "lr": scheduler.get_last_lr()[0]}, step=epoch_step(episode, epoch, args.epochs))
             scheduler.step()
+        val_loss, val_accuracy = evaluate(model, val_loader, device, use_bf16)
         test_loss, test_accuracy = evaluate(model, test_loader, device, use_bf16)
 
         # What the strategy picked, in the oracle's classes: a strategy that labels some classes
         # far more than others shows it here.
         class_counts = torch.bincount(pool.labels[labeled], minlength=len(pool.classes)).tolist()
         record = {"episode": episode, "labeled": len(labeled), "train_loss": train_loss,
+                  "val_accuracy": val_accuracy, "val_loss": val_loss,
                   "test_accuracy": test_accuracy, "test_loss": test_loss,
                   "selection_seconds": selection_seconds, "labeled_class_counts": class_counts}
         history.append(record)
         run.log(record, step=epoch_step(episode, args.epochs, args.epochs))
         print(f"{tag} Episode {episode}/{args.max_episodes} | labeled {len(labeled)} | "
-              f"test acc {100 * test_accuracy:.2f}% | test loss {test_loss:.3f}", flush=True)
+              f"val acc {100 * val_accuracy:.2f}% | test acc {100 * test_accuracy:.2f}% | "
+              f"test loss {test_loss:.3f}", flush=True)
         save_checkpoint(run.dir / "checkpoints" / f"episode_{episode:02d}.pt", model, optimizer,
                         scheduler, epoch=episode, best_metric=test_accuracy, args=args,
                         extra={"labeled_idx": labeled.clone(), "history": history,
@@ -312,6 +335,8 @@ def main(argv=None) -> dict:
         "dataset": args.dataset, "data": data_name, "method": args.method, "seed": args.seed,
         "recipe": "report" + recipe_suffix(args), "augment": args.augment, "epochs": args.epochs,
         "episodes": len(history), "labeled_sizes": [h["labeled"] for h in history],
+        "val_images": len(val), "val_accuracy_curve": [h["val_accuracy"] for h in history],
+        "final_val_accuracy": history[-1]["val_accuracy"] if history else None,
         "test_accuracy_curve": [h["test_accuracy"] for h in history],
         "test_loss_curve": [h["test_loss"] for h in history],
         "final_labeled": history[-1]["labeled"] if history else None,
@@ -322,13 +347,14 @@ def main(argv=None) -> dict:
         "class_names": list(pool.classes),
     }
     run.summary(summary)
-    columns = ["episode", "labeled", "train_loss", "test_accuracy", "test_loss", "selection_seconds"]
+    columns = ["episode", "labeled", "train_loss", "val_accuracy", "test_accuracy", "test_loss",
+               "selection_seconds"]
     run.table("episodes", columns, [[h[c] for c in columns] for h in history])
     print(f"\n{tag} results")
-    print(f"{'episode':>7} {'labeled':>8} {'test acc':>9} {'test loss':>10} {'select s':>9}")
+    print(f"{'episode':>7} {'labeled':>8} {'val acc':>8} {'test acc':>9} {'test loss':>10} {'select s':>9}")
     for h in history:
-        print(f"{h['episode']:>7} {h['labeled']:>8} {100 * h['test_accuracy']:>8.2f}% "
-              f"{h['test_loss']:>10.3f} {h['selection_seconds']:>9.2f}")
+        print(f"{h['episode']:>7} {h['labeled']:>8} {100 * h['val_accuracy']:>7.2f}% "
+              f"{100 * h['test_accuracy']:>8.2f}% {h['test_loss']:>10.3f} {h['selection_seconds']:>9.2f}")
     run.finish()
     return summary
 

@@ -6,8 +6,10 @@ import json
 import pytest
 import torch
 
+from common.data.images import MEAN_STD, ImageSet
 from q3_active_learning import report
-from q3_active_learning.run import SMOKE_DEFAULTS, main
+from q3_active_learning.model import Net
+from q3_active_learning.run import SMOKE_DEFAULTS, load_data, main, parse_args, split_validation
 
 SMOKE = ["--smoke", "--wandb-mode", "disabled"]
 SMOKE_EPOCHS = SMOKE_DEFAULTS["epochs"]
@@ -83,6 +85,65 @@ def test_resume_ends_with_the_uninterrupted_numbers(coreset_run, tmp_path):
     assert per_epoch == [(e, k) for e in range(4) for k in range(1, epochs + 1)]
     assert [r["step"] for r in records if "test_accuracy" in r] == [epochs * (e + 1) for e in range(4)]
     assert all(0 <= r["epoch_train_accuracy"] <= 1 for r in records if "epoch_train_loss" in r)
+
+
+def test_validation_split_is_fixed_and_apart_from_the_pool():
+    # 300 images whose label is their index: the held-out 50 and the pool never share an image,
+    # together they are all of them, and the split does not depend on the run's --seed.
+    images = ImageSet(torch.zeros(300, 3, 2, 2, dtype=torch.uint8), torch.arange(300), ["x"])
+    pool, val = split_validation(images, 50)
+    assert len(val) == 50 and len(pool) == 250
+    assert set(val.labels.tolist()).isdisjoint(pool.labels.tolist())
+    assert sorted(val.labels.tolist() + pool.labels.tolist()) == list(range(300))
+    torch.manual_seed(123)
+    assert torch.equal(split_validation(images, 50)[1].labels, val.labels)
+    with pytest.raises(Exception, match="--val-size 300 leaves no pool"):
+        split_validation(images, 300)
+
+
+def test_validation_accuracy_is_the_final_networks_on_the_held_out_images(coreset_run):
+    # The last episode's checkpoint, evaluated here on the held-out validation images, gives the
+    # accuracy the run recorded for that episode; the pool's labeled indices never reach them.
+    out_dir, summary = coreset_run
+    args = parse_args([*SMOKE, "--method", "coreset"])
+    _, pool, val, _ = load_data(args)
+    assert len(val) == SMOKE_DEFAULTS["val_size"] and summary["val_images"] == len(val)
+    state = episode_state(out_dir, "smoke-cifar10-coreset-seed0", 3)
+    model = Net(in_channels=3, image_size=val.images.shape[-1], num_classes=len(val.classes), width=args.width)
+    model.load_state_dict(state["model"])
+    model.eval()
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in MEAN_STD["builtin10"])
+    with torch.no_grad():  # the loaders' normalisation, written out
+        predicted = model((val.images.float() / 255 - mean) / std).argmax(1)
+    accuracy = (predicted == val.labels).float().mean().item()
+    assert summary["val_accuracy_curve"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert summary["final_val_accuracy"] == summary["val_accuracy_curve"][-1]
+
+
+def test_report_chooses_the_recipe_on_validation_not_test(tmp_path):
+    # Recipe A has the better validation accuracy, recipe B the better test accuracy: A is chosen.
+    for recipe, seed, val, test in [("report", 0, 0.50, 0.40), ("report", 1, 0.52, 0.42),
+                                    ("report-aug-ep40", 0, 0.45, 0.48), ("report-aug-ep40", 1, 0.47, 0.50)]:
+        run_dir = tmp_path / "runs" / "q3_active_learning" / f"cifar10-random-{recipe}-seed{seed}"
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.json").write_text(json.dumps({"smoke": False, "data": "cifar10"}))
+        (run_dir / "summary.json").write_text(json.dumps({
+            "dataset": "cifar10", "method": "random", "seed": seed, "recipe": recipe, "episodes": 1,
+            "labeled_sizes": [100], "test_accuracy_curve": [test], "final_test_accuracy": test,
+            "final_val_accuracy": val, "selection_seconds_total": 0.0, "class_names": ["cat", "dog"],
+            "labeled_class_counts": [50, 50]}))
+    text = report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "q3.md")])
+    assert "Chosen on validation accuracy: the report recipe" in text
+    # mean 0.51 and std 0.0141 on validation; the test column beside it
+    assert "| report | 2 | 51.00 ± 1.41 (n=2) | 41.00 ± 1.41 (n=2) |" in text
+    # Without a validation figure for one of them, nothing is chosen.
+    for seed in (0, 1):
+        path = tmp_path / "runs" / "q3_active_learning" / f"cifar10-random-report-seed{seed}" / "summary.json"
+        summary = json.loads(path.read_text())
+        del summary["final_val_accuracy"]
+        path.write_text(json.dumps(summary))
+    text = report.main(["--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "q3.md")])
+    assert "No recipe is chosen: the runs of report have no validation split" in text
 
 
 def test_report_renders_mean_and_std_over_seeds(tmp_path):
