@@ -29,14 +29,22 @@ if [[ $# -gt 0 ]]; then
                 | xargs -0 -I{} cp --parents {} "$OLDPWD/results/runs/$place/")
         done
     done
-    {
+    machine="$(
         echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p') ($(nproc) cores available)"
         echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
         echo "gpu: $(python -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")')"
         echo "python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)')"
-    } > results/runs/machine.txt
+    )"
+    # Runs collected at different times may come from different machines: a machine not yet
+    # recorded is added below the earlier ones, with the date of the copy, instead of replacing them.
+    if [[ ! -s results/runs/machine.txt ]]; then
+        echo "$machine" > results/runs/machine.txt
+    elif ! grep -qxF "$(head -n 1 <<< "$machine")" results/runs/machine.txt; then
+        printf '\nruns collected on %s:\n%s\n' "$(date -u +%F)" "$machine" >> results/runs/machine.txt
+    fi
     {
-        for file in data/ner_dataset.csv data/glove.6B.50d.gmb.txt data/multiconer2/*/*.conll; do
+        for file in data/ner_dataset.csv data/glove.6B.50d.gmb.txt data/multiconer2/*/*.conll \
+                data/conll2003/*.txt data/glove.6B.50d.conll2003-gmb.txt; do
             [[ -f "$file" ]] && sha256sum "$file"
         done
         if [[ -d data/cifar10 ]]; then  # one digest over the sorted per-file digests of the image folder
@@ -45,7 +53,7 @@ if [[ $# -gt 0 ]]; then
     } > results/runs/data.sha256
 fi
 
-for question in q3_active_learning q4_normalization q5_ner_crf q6_cnn_wandb; do
+for question in q1_weak_supervision q3_active_learning q4_normalization q5_ner_crf q6_cnn_wandb; do
     if compgen -G "results/runs/$question/*/summary.json" > /dev/null; then
         python -m "$question.report" --runs-dir results/runs --out "results/${question%%_*}.md"
     fi

@@ -162,6 +162,7 @@ def test_conll2003_section_and_weak_label_runs_left_to_q1(tmp_path):
             "| 0.8700 | 0.9500 |") in text
     assert "test micro-F1 0.8943 misses the target of 0.91" in text
     assert "0.6123" not in text  # the weak-label run is Q1's row, not Q5's
+    assert "majority/train.txt" not in text  # nor in the data line or the provenance
     assert "taggers on CONLL2003" not in text  # not a row of report 1's GMB table
     rows = headline_rows(tmp_path)
     assert ["Q5 CoNLL-2003 (modern recipe)", "glove-char-crf", "test entity micro-F1", "0.8943", "—",
