@@ -9,12 +9,13 @@ network with torch's nn.BatchNorm2d, eager and/or under torch.compile (`--mode`)
 A step is what q4_normalization/train.py does per batch: forward on 3x32x32 images, cross-entropy,
 backward, SGD step (momentum 0.9, weight decay 5e-4, rho in its own group) and `clip_rho_`, in
 float32 with the default memory format (the CPU recipe of q4_normalization/train.py trains one
-thread per run under torch.compile: `--threads 1 --mode compiled` times that). The networks are ResNet(n=2) with norm bn, in, bin, ln,
-gn (ours) and torch_bn (the reference), built from the same seed and fed the same batch. Within
-one batch size and mode the networks take their steps in turn, so load from other processes hits
-all of them alike; each time is the median over `--steps` steps after `--warmup` untimed ones
-(those include the compilation). `--allocator keep` removes random page-fault costs as in
-bench_norms.py. Prints a table of ms/step and ours/torch_bn ratios and, last, exactly
+thread per run under torch.compile: `--threads 1 --mode compiled` times that). The networks are
+ResNet(n=2) with norm bn, in, bin, ln, gn (ours) and torch_bn (the reference), built from the same
+seed and fed the same batch. Within one batch size and mode the networks take their steps in turn,
+so load from other processes hits all of them alike; each time is the median over `--steps` steps
+after `--warmup` untimed ones (those include the compilation). `--allocator keep` removes random
+page-fault costs as in bench_norms.py. Prints a table of ms/step and ours/torch_bn ratios and,
+last, exactly
 
     ratio train_step ours/torch_bn worst = X
 

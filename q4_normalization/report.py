@@ -168,8 +168,9 @@ def ranking_paragraphs(groups, keys) -> list[str]:
             ends = [(run.summary.get("best_epoch"), run.summary.get("epochs_run"), run.config.get("epochs"))
                     for run in runs[norm] if "best_epoch" in run.summary]
             rising = all(best == run_epochs for best, run_epochs, _ in ends)
-            lines.append(f"{NORM_NAMES[norm]} stays {100 * -gap:.2f} points below the report's test accuracy; "
-                         f"its best validation epoch is {', '.join(f'{b} of the {e} run' for b, e, _ in ends)}"
+            best_epochs = ", ".join(f"{b} of the {e} run" for b, e, _ in ends)
+            lines.append(f"{NORM_NAMES[norm]} stays {100 * -gap:.2f} points below the report's test "
+                         f"accuracy; its best validation epoch is {best_epochs}"
                          + (" (the last: validation accuracy was still rising when the budget ended)."
                             if rising else "."))
     if "bn" in runs and "torch_bn" in runs:
@@ -244,13 +245,16 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
                 runs = groups[(norm, bs, recipe)]
                 values = finished(runs, "test_accuracy")
                 original = REPORT_TEST_ACCURACY.get(norm) if bs == 128 else None
-                epochs = sorted({f"{run.summary.get('epochs_run')}/{run.config.get('epochs')}" for run in runs})
-                threads = sorted({str(run.config.get("_provenance", {}).get("torch_threads")) for run in runs})
+                epochs = sorted({f"{run.summary.get('epochs_run')}/{run.config.get('epochs')}"
+                                 for run in runs})
+                threads = sorted({str(run.config.get("_provenance", {}).get("torch_threads"))
+                                  for run in runs})
                 gpus = sorted({run.config.get("_provenance", {}).get("gpu") or "CPU" for run in runs})
                 note = (f"epochs run/allowed {', '.join(epochs)}; best epoch "
                         f"{', '.join(str(run.summary.get('best_epoch')) for run in runs)}; "
                         f"{', '.join(gpus)}, {', '.join(threads)} thread(s)")
-                rows.append([f"Q4 CIFAR-10 ({recipe} recipe)", f"ResNet-14, {norm}, batch {bs}", "test accuracy",
+                rows.append([f"Q4 CIFAR-10 ({recipe} recipe)", f"ResNet-14, {norm}, batch {bs}",
+                             "test accuracy",
                              spread_cell(values, fmt_pct) if values
                              else "diverged" if diverged_runs(runs) else "—",
                              "—" if original is None else fmt_pct(original),
@@ -281,7 +285,8 @@ def main(argv=None) -> Path:
     for run in runs:
         groups.setdefault(run_key(run), []).append(run)
     if args.recipe == "auto":
-        counts = {recipe: sum(len(v) for (_, bs, r), v in groups.items() if r == recipe and bs == args.batch_size)
+        counts = {recipe: sum(len(v) for (_, bs, r), v in groups.items()
+                              if r == recipe and bs == args.batch_size)
                   for recipe in ("report", "cpu", "modern")}
         args.recipe = max(counts, key=lambda recipe: counts[recipe])  # max keeps the first on a tie
     out = Path(args.out)
@@ -290,12 +295,12 @@ def main(argv=None) -> Path:
         [(norm, bs, recipe) for norm in ORDER if (norm, bs, recipe) in groups]
         for bs, recipe in ((args.batch_size, args.recipe), (8, args.recipe), (args.batch_size, "modern")))
     depth = sorted({run.config.get("depth") for run in runs if run.config.get("depth")})
+    recipe_epochs = sorted({run.config.get("epochs") for run in runs if run_key(run)[2] == args.recipe})
 
     parts = ["# Q4: normalization layers in a ResNet-(6n+2)\n",
              data_sentence(runs) + "\n",
              f"Main tables: the `{args.recipe}` recipe (q4_normalization/README.md), at most "
-             f"{'/'.join(str(e) for e in sorted({r.config.get('epochs') for r in runs if run_key(r)[2] == args.recipe}))}"
-             f" epochs. "
+             f"{'/'.join(str(e) for e in recipe_epochs)} epochs. "
              f"ResNet-{'/'.join(str(d) for d in depth)}; every accuracy and F1 below comes from a run's best "
              f"checkpoint (highest validation accuracy). A cell is the mean ± sample standard deviation "
              f"over the seeds, or the value alone for one seed. Rendered by `python -m "
@@ -347,7 +352,8 @@ def main(argv=None) -> Path:
     sweep = load_runs(str(Path(args.runs_dir) / "q4_lr_sweep" / "q4_normalization" / "*"))
     if sweep:
         budgets = sorted({(run.config.get("epochs"), run.config.get("train_images")) for run in sweep})
-        budget_text = "; ".join(f"{epochs} epoch(s) on {images} training images" for epochs, images in budgets)
+        budget_text = "; ".join(f"{epochs} epoch(s) on {images} training images"
+                                for epochs, images in budgets)
         parts += ["## Learning-rate sweep\n",
                   f"Validation accuracy (best epoch) of the sweep runs that picked each norm's peak "
                   f"learning rate for the `{args.recipe}` recipe ({budget_text}; the test split is not "

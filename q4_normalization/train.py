@@ -418,7 +418,8 @@ def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any])
 
 
 def default_run_name(args: argparse.Namespace) -> str:
-    name = f"{args.norm}-bs{args.bs}" + ("" if args.recipe == "report" else f"-{args.recipe}") + f"-seed{args.seed}"
+    recipe = "" if args.recipe == "report" else f"-{args.recipe}"
+    name = f"{args.norm}-bs{args.bs}{recipe}-seed{args.seed}"
     return f"smoke-{name}" if args.smoke else name
 
 
@@ -431,7 +432,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     run_dir = run_dir_for(args, "q4_normalization", name)
     if args.resume == "auto" and (done := finished_summary(run_dir, args, RESUME_MUST_MATCH + ("epochs",))):
         split = "test" if "test_accuracy" in done else "val"
-        result = "diverged" if done.get("diverged") else f"{split} accuracy {100 * done[f'{split}_accuracy']:.2f}%"
+        result = ("diverged" if done.get("diverged")
+                  else f"{split} accuracy {100 * done[f'{split}_accuracy']:.2f}%")
         print(f"{run_dir} has finished ({result}); nothing to do")
         return done
     if args.threads:
@@ -546,7 +548,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         dist.barrier()  # rank 0 has written best.pt
     best = load_checkpoint(checkpoint_dir / "best.pt", net, map_location=ctx.device, restore_rng=False)
     metrics, test_pairs = {}, None
-    scored = (("train", splits.train), ("val", splits.val)) + ((("test", splits.test),) if args.eval_test else ())
+    scored = [("train", splits.train), ("val", splits.val)]
+    if args.eval_test:
+        scored.append(("test", splits.test))
     for split, image_set in scored:
         result = evaluate(model, eval_loader(image_set, args, ctx), num_classes, ctx, bf16)
         metrics[split] = final_metrics(result)

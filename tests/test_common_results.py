@@ -40,7 +40,8 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
 
 def test_q4_rows_come_from_the_runs_with_their_budget_and_machine(tmp_path):
     runs = tmp_path / "runs" / "q4_normalization"
-    for name, norm, bs, seed, accuracy, best in (("gn-a", "gn", 128, 0, 0.80, 15), ("gn-b", "gn", 128, 1, 0.84, 12),
+    for name, norm, bs, seed, accuracy, best in (("gn-a", "gn", 128, 0, 0.80, 15),
+                                                  ("gn-b", "gn", 128, 1, 0.84, 12),
                                                   ("bn-8", "bn", 8, 0, 0.70, 9)):
         folder = runs / name
         folder.mkdir(parents=True)

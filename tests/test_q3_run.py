@@ -109,7 +109,8 @@ def test_validation_accuracy_is_the_final_networks_on_the_held_out_images(corese
     _, pool, val, _ = load_data(args)
     assert len(val) == SMOKE_DEFAULTS["val_size"] and summary["val_images"] == len(val)
     state = episode_state(out_dir, "smoke-cifar10-coreset-seed0", 3)
-    model = Net(in_channels=3, image_size=val.images.shape[-1], num_classes=len(val.classes), width=args.width)
+    model = Net(in_channels=3, image_size=val.images.shape[-1], num_classes=len(val.classes),
+                width=args.width)
     model.load_state_dict(state["model"])
     model.eval()
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in MEAN_STD["builtin10"])

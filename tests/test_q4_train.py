@@ -256,7 +256,8 @@ def test_cpu_recipe_warm_up_cosine_and_linear_lr_scaling():
     assert train.learning_rate(args, 2, 0.0) == pytest.approx(0.1)        # 10% done: the peak
     assert train.learning_rate(args, 6, 0.5) == pytest.approx(0.05)       # 55%: cos(pi / 2)
     assert train.learning_rate(args, 10, 1.0) == pytest.approx(0.0, abs=1e-15)
-    small = train.parse_args(["--recipe", "cpu", "--norm", "gn", "--lr", "0.1", "--bs", "8", "--epochs", "10"])
+    small = train.parse_args(["--recipe", "cpu", "--norm", "gn", "--lr", "0.1", "--bs", "8",
+                              "--epochs", "10"])
     assert train.learning_rate(small, 2, 0.0) == pytest.approx(0.1 * 8 / 128)
     # The other recipes keep their schedules unscaled and without warm-up.
     modern = train.parse_args(["--recipe", "modern", "--bs", "8", "--epochs", "10"])
@@ -273,7 +274,8 @@ def test_resume_auto_starts_afresh_continues_and_leaves_a_finished_run(tmp_path,
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     assert resumed["train_loss"] == whole["train_loss"]
     run_dir = tmp_path / "q4_normalization" / "auto"
-    before = {name: (run_dir / name).read_bytes() for name in ("metrics.jsonl", "summary.json", "config.json")}
+    before = {name: (run_dir / name).read_bytes()
+              for name in ("metrics.jsonl", "summary.json", "config.json")}
     capsys.readouterr()
     again = main([*common, "--epochs", "2", "--run-name", "auto", "--resume", "auto"])
     assert "nothing to do" in capsys.readouterr().out
@@ -318,7 +320,8 @@ def test_reproduce_script_killed_mid_study_ends_like_an_uninterrupted_study(tmp_
     drop = ("time", "epoch_time")
     for name in ("smoke-bn-bs128-seed0", "smoke-gn-bs8-seed0"):
         whole_dir, cut_dir = tmp_path / "whole" / "smoke" / "q4_normalization" / name, runs / name
-        whole_summary, cut_summary = (json.loads((d / "summary.json").read_text()) for d in (whole_dir, cut_dir))
+        whole_summary, cut_summary = (json.loads((d / "summary.json").read_text())
+                                      for d in (whole_dir, cut_dir))
         for key in ("test_accuracy", "val_accuracy", "train_accuracy", "train_loss", "test_macro_f1",
                     "best_epoch", "epochs_run"):
             assert cut_summary[key] == whole_summary[key], (name, key)
