@@ -5,10 +5,12 @@
 # each weak label set and on the gold labels, and reports/q1.md.
 #
 #   scripts/reproduce_q1.sh --smoke                      # built-in corpus, offline, a few minutes
-#   GLOVE=data/glove.6B.50d.txt scripts/reproduce_q1.sh --conll-dir data/conll2003
+#   scripts/reproduce_q1.sh --conll-dir data/conll2003 # the original files (results/q1.md)
 #   scripts/reproduce_q1.sh                              # CoNLL-2003 from HuggingFace
 #
-# GLOVE (default data/glove/glove.6B.50d.txt) is the GloVe text file of the taggers; TAGGER_FLAGS
+# GLOVE (default data/glove.6B.50d.conll2003-gmb.txt, the GloVe 6B 50-d rows of the words of
+# CoNLL-2003 and GMB: scripts/make_glove_subset.py; the full glove.6B.50d.txt works too, only
+# larger) is the GloVe text file of the taggers; TAGGER_FLAGS
 # goes to the tagger runs only (e.g. "--threads 1" or "--device cuda"); TAGGERS picks tagger rows
 # (default "gold majority label_model"; empty: none). Other flags go to every Q1 run; --conll-dir
 # also gives the taggers their data (--data-path).
@@ -24,7 +26,7 @@
 source "$(dirname "$0")/_env.sh"
 
 parse_reproduce_args "$@"
-GLOVE="${GLOVE:-data/glove/glove.6B.50d.txt}"
+GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
 TAGGERS="${TAGGERS-gold majority label_model}"
 TAGGER_EPOCHS="${TAGGER_EPOCHS:-20}"
 read -r -a TAGGER_EXTRA <<< "${TAGGER_FLAGS:-}"
