@@ -18,7 +18,7 @@ from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell,
                            write_report)
-from q4_normalization.select_lr import sweep_scores, sweep_table
+from q4_normalization.select_lr import pick, sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
 REPORT_TEST_ACCURACY = {"nn": 0.7174, "bn": 0.8139, "in": 0.8335, "bin": 0.8298, "ln": 0.7661, "gn": 0.8198,
@@ -358,7 +358,14 @@ def main(argv=None) -> Path:
                   f"Validation accuracy (best epoch) of the sweep runs that picked each norm's peak "
                   f"learning rate for the `{args.recipe}` recipe ({budget_text}; the test split is not "
                   f"scored). torch's BatchNorm2d takes BatchNorm's pick.\n",
-                  sweep_table(sweep_scores(sweep)), ""]
+                  sweep_table(sweep_scores(sweep))]
+        scores = sweep_scores(sweep)
+        edge = [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in sorted(scores.items())
+                if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+        if edge:
+            parts.append(f"Picked at an end of their grid, so a better lr may lie beyond it: "
+                         f"{', '.join(edge)}.")
+        parts.append("")
     if modern_keys and args.recipe != "modern":
         parts += ["## Modern recipe (`--recipe modern`)\n",
                   split_table(groups, modern_keys, "test", with_report=True)]

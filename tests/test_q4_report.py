@@ -120,3 +120,17 @@ def test_select_lr_picks_on_validation_with_ties_to_the_smaller_lr_and_diverged_
     assert "| bn | — | 40.00% | 52.00% | 52.00% | 0.1 |" in table
     assert "| gn | — | 30.00% | diverged | — | 0.05 |" in table
     assert "| nn | diverged | — | diverged | — | 0.02 |" in table
+
+
+def test_cpu_recipe_defaults_are_the_committed_sweeps_picks():
+    # The sweep behind results/ (2 epochs per lr on 10,000 training images, scored on validation)
+    # picked each norm's peak lr; train.py's CPU_LR must hold those picks, torch_bn taking bn's.
+    from pathlib import Path
+
+    from q4_normalization.select_lr import main as select
+    from q4_normalization.train import CPU_LR
+
+    sweep = Path(__file__).resolve().parents[1] / "results" / "runs" / "q4_lr_sweep"
+    picks = select(["--sweep-dir", str(sweep)])
+    assert picks == {norm: lr for norm, lr in CPU_LR.items() if norm != "torch_bn"}
+    assert CPU_LR["torch_bn"] == CPU_LR["bn"]
