@@ -28,6 +28,8 @@ NORM_NAMES = {"nn": "none", "bn": "BatchNorm", "in": "InstanceNorm", "bin": "Bat
 ORDER = ["nn", "bn", "in", "bin", "ln", "gn", "torch_bn"]
 SPLITS = ("train", "val", "test")
 METRICS = ("accuracy", "macro_f1", "micro_f1")
+# The rows of the CPU study (scripts/reproduce_q4.sh --recipe cpu): (norm, batch size).
+STUDY_ROWS = [(norm, 128) for norm in ORDER] + [("bn", 8), ("gn", 8)]
 QUANTILE_KEYS = {"probe_q01": "1st", "probe_q20": "20th", "probe_q80": "80th", "probe_q99": "99th"}
 
 
@@ -240,11 +242,21 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
             groups.setdefault(run_key(run), []).append(run)
     rows = []
     for recipe in sorted({key[2] for key in groups}):
-        for bs in sorted({key[1] for key in groups if key[2] == recipe}, reverse=True):
-            for norm in [norm for norm in ORDER if (norm, bs, recipe) in groups]:
+        expected = STUDY_ROWS if recipe == "cpu" else []
+        for bs in sorted({key[1] for key in groups if key[2] == recipe} | {bs for _, bs in expected},
+                         reverse=True):
+            for norm in [norm for norm in ORDER if (norm, bs, recipe) in groups or (norm, bs) in expected]:
+                original = REPORT_TEST_ACCURACY.get(norm) if bs == 128 else None
+                if (norm, bs, recipe) not in groups:  # a row of the study that has not run yet
+                    rows.append([f"Q4 CIFAR-10 ({recipe} recipe)", f"ResNet-14, {norm}, batch {bs}",
+                                 "test accuracy", "not run yet",
+                                 "—" if original is None else fmt_pct(original),
+                                 "—" if original is None else f">= {fmt_pct(original)}",
+                                 "the study has not reached this run; `bash scripts/reproduce_q4.sh "
+                                 "--recipe cpu` carries it on"])
+                    continue
                 runs = groups[(norm, bs, recipe)]
                 values = finished(runs, "test_accuracy")
-                original = REPORT_TEST_ACCURACY.get(norm) if bs == 128 else None
                 epochs = sorted({f"{run.summary.get('epochs_run')}/{run.config.get('epochs')}"
                                  for run in runs})
                 threads = sorted({str(run.config.get("_provenance", {}).get("torch_threads"))
@@ -305,6 +317,12 @@ def main(argv=None) -> Path:
              f"checkpoint (highest validation accuracy). A cell is the mean ± sample standard deviation "
              f"over the seeds, or the value alone for one seed. Rendered by `python -m "
              f"q4_normalization.report` from {len(runs)} run folder(s) under `{args.runs_dir}`.\n"]
+    pending = [f"{NORM_NAMES[norm]} at batch {bs}" for norm, bs in STUDY_ROWS
+               if args.recipe == "cpu" and (norm, bs, "cpu") not in groups]
+    if pending:
+        parts.append(f"**Not run yet**, {len(pending)} of the study's {len(STUDY_ROWS)} runs: "
+                     f"{', '.join(pending)}. `bash scripts/reproduce_q4.sh --recipe cpu` runs them (a "
+                     f"stopped study carries on from its last epoch checkpoints).\n")
     if main_keys:
         for split in SPLITS:
             parts += [f"## {split.capitalize()} split, batch {args.batch_size}\n",

@@ -94,6 +94,30 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
         assert (tmp_path / figure).is_file()
 
 
+def test_a_partial_cpu_study_names_the_runs_it_has_not_reached(tmp_path):
+    import runpy
+
+    for norm, bs in (("nn", 128), ("bn", 128), ("gn", 8)):
+        write_run(tmp_path, norm, bs, 0, 0.5)
+    for config_file in tmp_path.glob("q4_normalization/*/config.json"):
+        config = json.loads(config_file.read_text())
+        config_file.write_text(json.dumps({**config, "recipe": "cpu", "smoke": False, "epochs": 15}))
+    text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md"),
+                        "--recipe", "cpu"]).read_text()
+    # nine runs in the study; three are here
+    assert ("**Not run yet**, 6 of the study's 9 runs: InstanceNorm at batch 128, Batch-Instance Norm at "
+            "batch 128, LayerNorm at batch 128, GroupNorm at batch 128, torch BatchNorm2d at batch 128, "
+            "BatchNorm at batch 8.") in text
+    render = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "render_results.py"))["main"]
+    rows = render(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "README.md")])
+    assert "| Q4 CIFAR-10 (cpu recipe) | ResNet-14, bn, batch 128 | test accuracy | 50.00% | 81.39% |" in rows
+    assert ("| Q4 CIFAR-10 (cpu recipe) | ResNet-14, in, batch 128 | test accuracy | not run yet | 83.35% "
+            "| >= 83.35% | the study has not reached this run") in rows
+    assert "| ResNet-14, bn, batch 8 | test accuracy | not run yet | — | — |" in rows
+    assert "| ResNet-14, gn, batch 8 | test accuracy | 50.00% | — | — |" in rows
+    assert rows.count("not run yet") == 6
+
+
 def test_no_runs_is_one_line_and_exit_1(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         report.main(["--runs-dir", str(tmp_path)])
