@@ -108,7 +108,8 @@ def test_a_partial_cpu_study_names_the_runs_it_has_not_reached(tmp_path):
     assert ("**Not run yet**, 6 of the study's 9 runs: InstanceNorm at batch 128, Batch-Instance Norm at "
             "batch 128, LayerNorm at batch 128, GroupNorm at batch 128, torch BatchNorm2d at batch 128, "
             "BatchNorm at batch 8.") in text
-    render = runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "render_results.py"))["main"]
+    root = Path(__file__).resolve().parents[1]
+    render = runpy.run_path(str(root / "scripts" / "render_results.py"))["main"]
     rows = render(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "README.md")])
     assert "| Q4 CIFAR-10 (cpu recipe) | ResNet-14, bn, batch 128 | test accuracy | 50.00% | 81.39% |" in rows
     assert ("| Q4 CIFAR-10 (cpu recipe) | ResNet-14, in, batch 128 | test accuracy | not run yet | 83.35% "
