@@ -18,9 +18,15 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
     for seed, f1 in ((0, 0.80), (1, 0.82)):  # two seeds of one row: mean 0.81, std 0.0141
         write(runs / "q5_ner_crf" / f"gmb-random-modern-seed{seed}", {
             "dataset": "gmb", "embeddings": "random", "recipe": "modern", "seed": seed, "test_f1": f1})
-    write(runs / "q6_cnn_wandb" / "config1-aug", {
-        "kind": "cnn", "config_id": 1, "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "loss": "ce",
-        "augment": True, "epochs": 60, "selected_on": "validation", "test_accuracy": 0.6612})
+    config1 = {"kind": "cnn", "config_id": 1, "optimizer": "sgd", "lr": 0.001, "momentum": 0.9, "loss": "ce",
+               "selected_on": "validation"}
+    for seed, test, val in ((0, 0.6612, 0.70), (1, 0.6812, 0.72)):  # two seeds: 67.12% ± 1.41%
+        write(runs / "q6_cnn_wandb" / f"config1-aug-seed{seed}", {
+            **config1, "augment": True, "epochs": 60, "seed": seed, "test_accuracy": test,
+            "best_selection_accuracy": val})
+    # higher on test, lower on validation: not the best row
+    write(runs / "q6_cnn_wandb" / "config1", {**config1, "epochs": 20, "test_accuracy": 0.70,
+                                              "best_selection_accuracy": 0.60})
     write(runs / "q6_cnn_wandb" / "resnet34-random-weights-64px-mlp", {
         "kind": "resnet34_mlp", "weights_label": "random weights, not pre-trained", "image_size": 64,
         "test_accuracy": 0.3571})
@@ -31,7 +37,11 @@ def test_summary_table_rows_come_from_the_runs(tmp_path):
     assert ("| Q5 GMB (modern recipe) | random | test entity micro-F1 | 0.8100 ± 0.0141 (n=2) | 0.66 "
             "| >= 0.71 |") in text
     assert "| Q5 GMB (modern recipe) | glove-char | test entity micro-F1 | not run | 0.68 | — |" in text
-    assert "| 66.12% |" in text and "crop+flip augmentation, 60 epochs" in text
+    assert ("| Q6 CIFAR-10 | config 1: SGD lr 0.001, momentum 0.9, cross-entropy, crop+flip augmentation, 60 "
+            "epochs | test accuracy (epoch selected on validation) | 67.12% ± 1.41% (n=2) | — "
+            "| >= 65% (best row on validation) |") in text
+    assert ("| config 1: SGD lr 0.001, momentum 0.9, cross-entropy | test accuracy (epoch selected on "
+            "validation) | 70.00% | — | — |") in text
     assert ("| Q6 CIFAR-10 | ResNet-34 features (random weights, not pre-trained, 64 px) + MLP "
             "| test accuracy | 35.71% |") in text
     assert ("| Q4 CIFAR-10 | ResNet-14, bn, batch 128 | test accuracy | not run | 81.39% | — "

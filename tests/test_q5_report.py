@@ -9,7 +9,7 @@ from q5_ner_crf.report import main
 
 def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=False, crf=False,
               dataset="gmb", smoke=False, lang="en", granularity="fine", started="2026-01-01T00:00:00",
-              per_type=None, recipe="report", seed=0, patience=0, **extra):
+              per_type=None, recipe="report", seed=0, patience=0, val_f1=None, **extra):
     folder = root / "q5_ner_crf" / name
     folder.mkdir(parents=True)
     per_type = per_type or {"geo": test_f1, "per": test_f1}
@@ -25,6 +25,8 @@ def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=F
                         f"{split}_macro_f1": test_f1 - 0.1, f"{split}_weighted_f1": test_f1 - 0.05,
                         f"{split}_token_accuracy": 0.95,
                         f"{split}_tokens": 1000})
+    if val_f1 is not None:  # validation apart from test
+        summary["val_f1"] = val_f1
     (folder / "summary.json").write_text(json.dumps(summary))
     config = {"_provenance": {"started": started}, "patience": patience}
     (folder / "config.json").write_text(json.dumps(config))
@@ -104,15 +106,18 @@ def test_seeds_are_aggregated_and_the_modern_targets_judged(tmp_path):
     # Two seeds of one row: mean 0.75, sample std of (0.74, 0.76) = 0.0141.
     write_run(tmp_path, "a", 0.74, recipe="modern", seed=0)
     write_run(tmp_path, "b", 0.76, recipe="modern", seed=1)
-    write_run(tmp_path, "c", 0.86, embeddings="glove", recipe="modern")
+    write_run(tmp_path, "c", 0.86, embeddings="glove", recipe="modern", val_f1=0.80)
     write_run(tmp_path, "d", 0.70, recipe="report")  # another recipe: its own table
+    # the best row on validation (0.90 > 0.80), though not on test (0.84 < 0.86)
+    write_run(tmp_path, "e", 0.84, embeddings="glove", char=True, recipe="modern", val_f1=0.90)
     text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
     assert "## Report 1: taggers on GMB, modern recipe" in text and "taggers on GMB, report recipe" in text
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.7500 ± 0.0141 (n=2) | 0.66 | +9.0 |" in text
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.7000 | 0.66 | +4.0 |" in text
     # glove 0.86 >= 0.74 + 0.05 and random 0.75 >= 0.71, but three original rows have no run.
     assert "every original row beaten by at least 5 points: **no** (rows missing)" in text
-    assert "best test micro-F1 0.8600 (`glove`) **reaches** 0.855" in text
+    assert ("the best row on validation micro-F1, `glove-char` (val 0.9000), has test micro-F1 0.8400: it "
+            "**misses** 0.855") in text
 
 
 def test_multilingual_table_and_smoke_label(tmp_path):
