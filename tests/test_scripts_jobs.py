@@ -150,3 +150,35 @@ def test_reproduce_q2_smoke_with_two_jobs_equals_one_at_a_time(tmp_path):
     orders = ("c100-c10", "c10-c100", "c10", "c100")
     assert sequential["logs"] == sorted(f"q2-{order}.log" for order in orders)
     assert parallel == sequential
+
+
+def submitted_commands(tmp_path: Path, script: str, *args: str) -> list[str]:
+    """The commands `script` runs, recorded by a stub `python` in a copy of scripts/ with no venv."""
+    (tmp_path / "scripts").mkdir()
+    for name in ("_env.sh", script):
+        shutil.copy(REPO / "scripts" / name, tmp_path / "scripts" / name)
+    stub = tmp_path / "bin" / "python"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\necho "$*" >> "$COMMANDS"\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}",
+           "COMMANDS": str(tmp_path / "commands")}
+    proc = subprocess.run(["bash", str(tmp_path / "scripts" / script), *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return (tmp_path / "commands").read_text().splitlines()
+
+
+@pytest.mark.parametrize("script, module, row", [
+    ("reproduce_q5.sh", "q5_ner_crf.train", "--char --layer-norm gates --crf"),
+    ("reproduce_q6.sh", "q6_cnn_wandb.train", "--config 1 --augment"),
+])
+@pytest.mark.parametrize("args, seeds", [((), ["0", "1", "2"]), (("--smoke",), ["0"]),
+                                         (("--seed", "5"), ["5"])])
+def test_the_headline_row_runs_three_seeds_in_the_real_data_mode(tmp_path, script, module, row, args, seeds):
+    commands = submitted_commands(tmp_path, script, *args)
+    headline = [c for c in commands if f"-m {module} " in c and row in c
+                and ("--recipe modern" in c or module != "q5_ner_crf.train")]
+    # a run without --seed is seed 0; the last --seed on a command line wins
+    found = [c.split("--seed ")[-1].split()[0] if "--seed " in c else "0" for c in headline]
+    assert found == seeds
