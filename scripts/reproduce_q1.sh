@@ -16,8 +16,9 @@
 # also gives the taggers their data (--data-path).
 #
 # The taggers use Q5's modern recipe (Adam lr 0.002, batch 64) for at most TAGGER_EPOCHS epochs
-# (20) with early stopping after 3 epochs without a better F1 on the selection split (the recipe
-# says 2; 3 gives the noisier weak dev labels one more epoch). Every row gets the same budget.
+# (20; 5 under --smoke) with early stopping after 3 epochs without a better F1 on the selection
+# split (the recipe says 2; 3 gives the noisier weak dev labels one more epoch). Every row gets the
+# same budget.
 # A weak row selects its checkpoint on the weak dev labels (no gold anywhere) and also reports the
 # checkpoint the gold dev split selects (q5_ner_crf/train.py --validation-file).
 #
@@ -28,7 +29,10 @@ source "$(dirname "$0")/_env.sh"
 parse_reproduce_args "$@"
 GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
 TAGGERS="${TAGGERS-gold majority label_model}"
-TAGGER_EPOCHS="${TAGGER_EPOCHS:-20}"
+if [[ -z "${TAGGER_EPOCHS:-}" ]]; then
+    TAGGER_EPOCHS=20
+    [[ ${#SMOKE[@]} -gt 0 ]] && TAGGER_EPOCHS=5  # the built-in corpus: enough to show the hand-off
+fi
 read -r -a TAGGER_EXTRA <<< "${TAGGER_FLAGS:-}"
 
 CONLL_DIR=""
@@ -63,10 +67,10 @@ for row in "${ROWS[@]}"; do
     script="${fields[1]}"
     flags=("${fields[@]:2}")
     [[ "$name" == "stats-docstart" && ${#DOCSTART[@]} -eq 0 ]] && continue
-    echo "== $name: python -m q1_weak_supervision.$script ${flags[*]-} ${SMOKE[*]-} ${EXTRA[*]-}"
-    python -m "q1_weak_supervision.$script" ${flags[@]+"${flags[@]}"} ${SMOKE[@]+"${SMOKE[@]}"} \
-        --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RUNS/logs/$name.log"
+    submit "$name" python -m "q1_weak_supervision.$script" ${flags[@]+"${flags[@]}"} ${SMOKE[@]+"${SMOKE[@]}"} \
+        --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"}
 done
+wait_all  # the taggers read weak-labels' files
 
 # ---- the tagger on weak labels and on gold labels (Q5's train.py; the hand-off is a file) ----
 PREFIX=""

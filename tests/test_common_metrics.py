@@ -1,4 +1,4 @@
-"""common.metrics against hand-computed numbers."""
+"""common.metrics against hand-computed numbers and scikit-learn's metrics."""
 
 import numpy as np
 import pytest
@@ -28,6 +28,26 @@ def test_confusion_matrix_rows_are_true_classes():
     matrix = confusion_matrix(Y_TRUE, Y_PRED, 3)
     assert (matrix == expected).all() and matrix.sum() == len(Y_TRUE)
     assert confusion_matrix([0], [0], 4).shape == (4, 4)  # unseen classes still get rows
+
+
+@pytest.mark.parametrize("num_classes, high", [(10, 10), (10, 4), (None, 7)])
+def test_f1_and_confusion_matrix_agree_with_scikit_learn(num_classes, high):
+    # high < num_classes: classes with neither true nor predicted samples (F1 0, scikit-learn's
+    # zero_division=0); None: the labels present in either array.
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(0)
+    for size in (1, 13, 500):
+        y_true, y_pred = rng.integers(0, high, size), rng.integers(0, high, size)
+        y_pred[: size // 2] = y_true[: size // 2]  # better than chance
+        labels = list(range(num_classes)) if num_classes else None
+        scores = f1_scores(torch.from_numpy(y_true), y_pred, num_classes)
+        for average in ("macro", "micro"):
+            expected = skm.f1_score(y_true, y_pred, labels=labels, average=average, zero_division=0)
+            assert scores[f"{average}_f1"] == pytest.approx(expected, abs=1e-12)
+        n = num_classes or high
+        assert (confusion_matrix(y_true, y_pred, n) == skm.confusion_matrix(y_true, y_pred,
+                                                                             labels=list(range(n)))).all()
 
 
 def test_best_and_worst_class():
