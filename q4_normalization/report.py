@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, save_figure, spread_cell,
-                           write_report)
+from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, provenance_section, save_figure,
+                           spread_cell, wall_time_s, write_report)
 from q4_normalization.select_lr import pick, sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
@@ -274,6 +275,23 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
     return rows
 
 
+def wall_time_sentence(runs: list[RunRecord]) -> str:
+    """The tables' runs: their wall times added up, and the time from the first start to the last end
+    (shorter than the sum when runs went side by side; longer when the study stood stopped)."""
+    spans = []
+    for run in runs:
+        seconds, started = wall_time_s(run), run.config.get("_provenance", {}).get("started")
+        if seconds is not None:
+            start = datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+            spans.append((start, start + seconds))
+    if not spans:
+        return ""
+    total = sum(end - start for start, end in spans)
+    elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    return (f"Wall time of the {len(spans)} runs of the tables: {total / 3600:.2f} h added up, "
+            f"{elapsed / 3600:.2f} h from the first start to the last end.\n")
+
+
 def data_sentence(runs: list[RunRecord]) -> str:
     datasets = sorted({run.config.get("dataset", "?") for run in runs})
     smoke = any(run.config.get("smoke") for run in runs)
@@ -392,6 +410,8 @@ def main(argv=None) -> Path:
         parts.append(f"\nBest modern-recipe variant: {NORM_NAMES[best_modern[1][0]]} at "
                      f"{fmt_pct(best_modern[0])}, {'above' if best_modern[0] > best_report else 'not above'} "
                      f"the report's best ({fmt_pct(best_report)}).\n")
+    parts += [wall_time_sentence([run for key in main_keys + small_keys for run in groups[key]]),
+              provenance_section(runs + sweep, args.runs_dir)]
     return write_report(out, "\n".join(parts) + "\n")
 
 

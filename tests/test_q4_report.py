@@ -99,15 +99,26 @@ def test_a_partial_cpu_study_names_the_runs_it_has_not_reached(tmp_path):
 
     for norm, bs in (("nn", 128), ("bn", 128), ("gn", 8)):
         write_run(tmp_path, norm, bs, 0, 0.5)
+    # nn from 0 to 1 h, bn from 0 to 0.5 h, gn at batch 8 from 1 h to 2 h (started at 2026-01-01 00:00)
+    hours = {"nn": (0, 1), "bn": (0, 0.5), "gn": (1, 2)}
     for config_file in tmp_path.glob("q4_normalization/*/config.json"):
         config = json.loads(config_file.read_text())
-        config_file.write_text(json.dumps({**config, "recipe": "cpu", "smoke": False, "epochs": 15}))
+        start, end = hours[config["norm"]]
+        provenance = {"started": f"2026-01-01T0{start}:00:00+0000",
+                      "command": f"train.py --norm {config['norm']}"}
+        config_file.write_text(json.dumps({**config, "recipe": "cpu", "smoke": False, "epochs": 15,
+                                           "_provenance": provenance}))
+        with open(config_file.parent / "metrics.jsonl", "a") as metrics:
+            metrics.write(json.dumps({"step": 9, "time": 1767225600 + 3600 * end}) + "\n")
     text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md"),
                         "--recipe", "cpu"]).read_text()
     # nine runs in the study; three are here
     assert ("**Not run yet**, 6 of the study's 9 runs: InstanceNorm at batch 128, Batch-Instance Norm at "
             "batch 128, LayerNorm at batch 128, GroupNorm at batch 128, torch BatchNorm2d at batch 128, "
             "BatchNorm at batch 8.") in text
+    # 1 + 0.5 + 1 hours of runs; 2 hours from the first start to the last end
+    assert "Wall time of the 3 runs of the tables: 2.50 h added up, 2.00 h from the first start" in text
+    assert "| `python -m q4_normalization.train --norm gn` |" in text  # the provenance table
     root = Path(__file__).resolve().parents[1]
     render = runpy.run_path(str(root / "scripts" / "render_results.py"))["main"]
     rows = render(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "README.md")])
