@@ -30,7 +30,7 @@ if [[ $# -gt 0 ]]; then
         done
     done
     machine="$(
-        echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p') ($(nproc) cores available)"
+        echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p') ($(getconf _NPROCESSORS_ONLN) cores available)"
         echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
         echo "gpu: $(python -c 'import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")')"
         echo "python $(python -c 'import platform; print(platform.python_version())'), torch $(python -c 'import torch; print(torch.__version__)')"
