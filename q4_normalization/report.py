@@ -156,15 +156,18 @@ def ranking_paragraphs(groups, keys) -> list[str]:
                  "seeds for a variant with two or more finished seeds, else binomial over its test images.")
     runs = {key[0]: groups[key] for key, _ in ranked}
     accuracy = {key[0]: acc for key, acc in ranked}
-    if "nn" in accuracy:
-        better = [NORM_NAMES[n] for n in accuracy if n != "nn" and accuracy[n] > accuracy["nn"]]
-        worse = [NORM_NAMES[n] for n in accuracy if n != "nn" and accuracy[n] <= accuracy["nn"]]
-        text = f"Against no normalization ({fmt_pct(accuracy['nn'])}): " + (
-            f"{', '.join(better)} {'does' if len(better) == 1 else 'do'} better" if better
-            else "no normalization variant does better")
-        if worse:
-            text += f"; {', '.join(worse)} {'does' if len(worse) == 1 else 'do'} not"
-        lines.append(text + ".")
+    if "nn" in accuracy and len(accuracy) > 1:
+        verdicts: dict[str, list[str]] = {"better": [], "no clear difference": [], "worse": []}
+        for norm in accuracy:
+            if norm != "nn":
+                gap = accuracy[norm] - accuracy["nn"]
+                error = math.hypot(std_error(runs[norm]), std_error(runs["nn"]))
+                verdicts["better" if gap > 2 * error else "worse" if gap < -2 * error
+                         else "no clear difference"].append(NORM_NAMES[norm])
+        lines.append(f"Against no normalization ({fmt_pct(accuracy['nn'])}), same recipe and batch size, a "
+                     f"difference counting only beyond 2 standard errors: "
+                     + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in verdicts.items() if names)
+                     + ".")
     for norm, acc in accuracy.items():
         gap = acc - REPORT_TEST_ACCURACY[norm]
         if gap < 0:

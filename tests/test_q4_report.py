@@ -61,6 +61,11 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
     assert ("Ranking by test accuracy: BatchNorm (82.00%) > torch BatchNorm2d (77.00%) > "
             "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > "
             "LayerNorm (60.00%) > none (50.00%)") in text
+    # Against none (50%, binomial SE 5 points): LayerNorm's +10 is within 2 x sqrt(4.90^2 + 5^2) = 14.0;
+    # GroupNorm's +15 is beyond 2 x sqrt(4.77^2 + 5^2) = 13.8.
+    assert ("Against no normalization (50.00%), same recipe and batch size, a difference counting only "
+            "beyond 2 standard errors: better: BatchNorm, torch BatchNorm2d, Batch-Instance Norm, "
+            "InstanceNorm, GroupNorm; no clear difference: LayerNorm.") in text
     # Standard errors: BN over seeds 2/sqrt(3) = 1.1547, torch BN 1.4142/sqrt(2) = 1, so the
     # difference 82 - 77 = +5 has sqrt(1.3333 + 1) = 1.5275 points; 5 > 2 x 1.5275.
     assert ("BatchNorm from scratch vs torch's BatchNorm2d: +5.00 ± 1.53 points, outside 2 standard errors "
