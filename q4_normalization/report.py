@@ -291,8 +291,13 @@ def wall_time_sentence(runs: list[RunRecord]) -> str:
         return ""
     total = sum(end - start for start, end in spans)
     elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
+    epoch_times = [f"{NORM_NAMES[norm]} at batch {bs} {statistics.median(times):.0f} s"
+                   for run in runs for norm, bs, _ in [run_key(run)]
+                   if (times := run.series("epoch", "epoch_time")[1])]
     return (f"Wall time of the {len(spans)} runs of the tables: {total / 3600:.2f} h added up, "
-            f"{elapsed / 3600:.2f} h from the first start to the last end.\n")
+            f"{elapsed / 3600:.2f} h from the first start to the last end."
+            + (f" Median epoch time (training and validation): {', '.join(epoch_times)}."
+               if epoch_times else "") + "\n")
 
 
 def data_sentence(runs: list[RunRecord]) -> str:

@@ -114,6 +114,9 @@ def test_a_partial_cpu_study_names_the_runs_it_has_not_reached(tmp_path):
         config_file.write_text(json.dumps({**config, "recipe": "cpu", "smoke": False, "epochs": 15,
                                            "_provenance": provenance}))
         with open(config_file.parent / "metrics.jsonl", "a") as metrics:
+            if config["norm"] == "nn":
+                for epoch, seconds in ((3, 100.0), (4, 400.0), (5, 150.0)):
+                    metrics.write(json.dumps({"step": epoch, "epoch": epoch, "epoch_time": seconds}) + "\n")
             metrics.write(json.dumps({"step": 9, "time": 1767225600 + 3600 * end}) + "\n")
     text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md"),
                         "--recipe", "cpu"]).read_text()
@@ -122,7 +125,9 @@ def test_a_partial_cpu_study_names_the_runs_it_has_not_reached(tmp_path):
             "batch 128, LayerNorm at batch 128, GroupNorm at batch 128, torch BatchNorm2d at batch 128, "
             "BatchNorm at batch 8.") in text
     # 1 + 0.5 + 1 hours of runs; 2 hours from the first start to the last end
-    assert "Wall time of the 3 runs of the tables: 2.50 h added up, 2.00 h from the first start" in text
+    assert ("Wall time of the 3 runs of the tables: 2.50 h added up, 2.00 h from the first start to the last "
+            "end. Median epoch time (training and validation): ") in text
+    assert "none at batch 128 150 s" in text  # the median of 100, 150 and 400 s
     assert "| `python -m q4_normalization.train --norm gn` |" in text  # the provenance table
     root = Path(__file__).resolve().parents[1]
     render = runpy.run_path(str(root / "scripts" / "render_results.py"))["main"]
