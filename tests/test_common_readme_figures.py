@@ -1,8 +1,11 @@
 """The figures the READMEs quote come from committed outputs, not from a hand that typed them:
 every benchmark line in the top-level README's benchmark table is the last line of the recorded
 output file the same row links to (benchmarks/record.sh writes them with the machine they ran on),
-and every results/ figure a README quotes as `results/<file>: <figure>` is in that file."""
+and every decimal figure a README states is one that a committed output shows: a rendered report
+(results/*.md), a recorded benchmark, or a run record under results/runs (summary.json,
+metrics.jsonl), as printed or rounded to the README's number of decimals."""
 
+import json
 import re
 from pathlib import Path
 
@@ -35,3 +38,53 @@ def test_every_recorded_benchmark_output_is_quoted():
     quoted = {path for path, _ in benchmark_rows()}
     recorded = {f"benchmarks/results/{p.name}" for p in (ROOT / "benchmarks" / "results").glob("*.txt")}
     assert recorded == quoted
+
+
+# Figures the READMEs cite from the literature rather than from this repository's outputs.
+CITED = {
+    "90.94": "Lample et al. 2016, BiLSTM-CRF test F1 on CoNLL-2003",
+}
+# A decimal number that is not part of a version (0.29.1), a path or a longer number.
+FIGURE = re.compile(r"(?<![\w.])(-?\d+\.\d+)(?![\w.]*\d)(%?)")
+
+
+def json_numbers(value):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield float(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from json_numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_numbers(item)
+
+
+def committed_figures() -> set[str]:
+    """Every committed figure as text with 1 to 4 decimals (a fraction also as a percentage)."""
+    texts = [p.read_text() for p in (ROOT / "results").glob("*.md")]
+    texts += [p.read_text() for p in (ROOT / "benchmarks" / "results").glob("*.txt")]
+    numbers = {float(m.group(1)) for text in texts for m in FIGURE.finditer(text)}
+    records = []
+    for path in (ROOT / "results" / "runs").rglob("*.json*"):
+        lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        records += [json.loads(line) for line in lines if line.strip()]
+    for record in records:
+        for x in json_numbers(record):
+            numbers.add(x)
+            if abs(x) <= 1:
+                numbers.add(100 * x)
+    return {f"{x:.{d}f}" for x in numbers for d in range(1, 5)}
+
+
+def test_every_decimal_figure_in_a_readme_is_a_committed_output():
+    committed = committed_figures()
+    unexplained = []
+    for readme in READMES:
+        for number, line in enumerate(readme.read_text().splitlines(), 1):
+            for match in FIGURE.finditer(line):
+                figure = match.group(1)
+                if figure not in committed and figure not in CITED:
+                    unexplained.append(f"{readme.relative_to(ROOT)}:{number}: {figure}{match.group(2)}")
+    assert not unexplained, "\n".join(unexplained)
