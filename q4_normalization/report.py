@@ -123,12 +123,16 @@ def batch_size_table(groups, recipe: str, main_bs: int) -> tuple[str, list[str]]
         rows.append([NORM_NAMES[norm], mean_std_cell(main, "test_accuracy"), seeds_cell(main),
                      mean_std_cell(small, "test_accuracy"), seeds_cell(small)])
         if finished(main, "test_accuracy") and finished(small, "test_accuracy"):
-            drops[norm] = mean_metric(main, "test_accuracy") - mean_metric(small, "test_accuracy")
+            drops[norm] = (mean_metric(main, "test_accuracy") - mean_metric(small, "test_accuracy"),
+                           math.hypot(std_error(main), std_error(small)))
             notes.append(f"{NORM_NAMES[norm]}, batch 8 vs {main_bs}: {difference(small, main)}.")
-    if len(drops) == 2:
-        larger = max(drops, key=drops.get)
-        notes.append(f"{NORM_NAMES[larger]} loses more test accuracy from batch {main_bs} to 8."
-                     if drops[larger] > 0 else f"Neither loses test accuracy from batch {main_bs} to 8.")
+    if len(drops) == 2:  # BN's drop minus GN's, judged by the same 2-standard-error rule
+        gap, error = drops["bn"][0] - drops["gn"][0], math.hypot(drops["bn"][1], drops["gn"][1])
+        verdict = ("no clear difference in what they lose" if abs(gap) <= 2 * error else
+                   f"{NORM_NAMES['bn' if gap > 0 else 'gn']} loses more")
+        notes.append(f"Test accuracy lost from batch {main_bs} to 8, BatchNorm's minus GroupNorm's: "
+                     f"{100 * gap:+.2f} ± {100 * error:.2f} points, "
+                     f"{'within' if abs(gap) <= 2 * error else 'outside'} 2 standard errors: {verdict}.")
     headers = ["normalization", f"test acc, batch {main_bs}", "seeds", "test acc, batch 8", "seeds"]
     return (markdown_table(headers, rows) if rows else ""), notes
 

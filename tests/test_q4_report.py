@@ -80,7 +80,9 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
     assert "| GroupNorm | 65.00% | 1 | 60.00% | 1 |" in text
     assert "BatchNorm, batch 8 vs 128: -12.00 ± 4.73 points, outside 2 standard errors." in text
     assert "GroupNorm, batch 8 vs 128: -5.00 ± 6.84 points, within 2 standard errors." in text
-    assert "BatchNorm loses more test accuracy from batch 128 to 8." in text
+    # The drops: BN 12 ± 4.7258, GN 5 ± 6.8374; BN's minus GN's 7 ± sqrt(22.333 + 46.75) = 8.3116.
+    assert ("Test accuracy lost from batch 128 to 8, BatchNorm's minus GroupNorm's: +7.00 ± 8.31 points, "
+            "within 2 standard errors: no clear difference in what they lose.") in text
     assert "count as diverged in the tables: BatchNorm (batch 8, report recipe, seed 0)." in text
     assert "rounding" not in text and "expected" not in text
     # The curves figure: error (top) and loss (bottom), one line per seed, a variant's seeds in one colour.
@@ -180,3 +182,14 @@ def test_cpu_recipe_defaults_are_the_committed_sweeps_picks():
     picks = select(["--sweep-dir", str(sweep)])
     assert picks == {norm: lr for norm, lr in CPU_LR.items() if norm != "torch_bn"}
     assert CPU_LR["torch_bn"] == CPU_LR["bn"]
+
+
+def test_batch_8_verdict_names_the_norm_that_loses_more_beyond_two_standard_errors(tmp_path):
+    runs = {("bn", 128): 0.80, ("bn", 8): 0.40, ("gn", 128): 0.65, ("gn", 8): 0.64}
+    for (norm, bs), accuracy in runs.items():
+        write_run(tmp_path, norm, bs, 0, accuracy)
+    text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")]).read_text()
+    # Binomial over 100 images: BN 4.0 and 4.899 points, drop 40 ± 6.3246; GN 4.7697 and 4.8,
+    # drop 1 ± 6.7668; BN's minus GN's 39 ± sqrt(40 + 45.79) = 9.2623, beyond 2 x 9.26.
+    assert ("Test accuracy lost from batch 128 to 8, BatchNorm's minus GroupNorm's: +39.00 ± 9.26 points, "
+            "outside 2 standard errors: BatchNorm loses more.") in text
