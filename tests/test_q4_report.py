@@ -22,7 +22,7 @@ def write_run(root: Path, norm: str, bs: int, seed: int, accuracy: float | None)
     config = {"norm": norm, "bs": bs, "recipe": "report", "seed": seed, "smoke": True, "dataset": "builtin10",
               "depth": 8, "train_images": 64, "val_images": 32, "test_images": 100}
     (run_dir / "config.json").write_text(json.dumps(config))
-    summary = {"diverged": accuracy is None}
+    summary = {"diverged": accuracy is None, "best_epoch": 2 if norm == "gn" else 1, "epochs_run": 2}
     if accuracy is not None:
         summary["test_images"] = 100
         for split in ("train", "val", "test"):
@@ -61,6 +61,13 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
     assert ("Ranking by test accuracy: BatchNorm (82.00%) > torch BatchNorm2d (77.00%) > "
             "Batch-Instance Norm (75.00%) > InstanceNorm (70.00%) > GroupNorm (65.00%) > "
             "LayerNorm (60.00%) > none (50.00%)") in text
+    # Below the report: GroupNorm 65% on 100 images, binomial sqrt(0.65 x 0.35 / 100) = 4.77 points,
+    # 16.98 beyond 2 x 4.77; its best epoch is its last. torch BN's 2.41 is beyond 2 x 1 (over seeds).
+    assert ("GroupNorm stays 16.98 points below the report's test accuracy (beyond 2 standard errors "
+            "of ours, 4.77 points); its best validation epoch is 2 of the 2 run (the last: validation "
+            "accuracy was still rising when the budget ended).") in text
+    assert ("torch BatchNorm2d stays 2.41 points below the report's test accuracy (beyond 2 standard "
+            "errors of ours, 1.00 points); its best validation epoch is 1 of the 2 run, 1 of the 2 run.") in text
     # Against none (50%, binomial SE 5 points): LayerNorm's +10 is within 2 x sqrt(4.90^2 + 5^2) = 14.0;
     # GroupNorm's +15 is beyond 2 x sqrt(4.77^2 + 5^2) = 13.8.
     assert ("Against no normalization (50.00%), same recipe and batch size, a difference counting only "
