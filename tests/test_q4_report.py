@@ -67,7 +67,8 @@ def test_report_aggregates_seeds_and_computes_its_verdicts(tmp_path, monkeypatch
             "of ours, 4.77 points); its best validation epoch is 2 of the 2 run (the last: validation "
             "accuracy was still rising when the budget ended).") in text
     assert ("torch BatchNorm2d stays 2.41 points below the report's test accuracy (beyond 2 standard "
-            "errors of ours, 1.00 points); its best validation epoch is 1 of the 2 run, 1 of the 2 run.") in text
+            "errors of ours, 1.00 points); its best validation epoch is 1 of the 2 run, "
+            "1 of the 2 run.") in text
     # Against none (50%, binomial SE 5 points): LayerNorm's +10 is within 2 x sqrt(4.90^2 + 5^2) = 14.0;
     # GroupNorm's +15 is beyond 2 x sqrt(4.77^2 + 5^2) = 13.8.
     assert ("Against no normalization (50.00%), same recipe and batch size, a difference counting only "
