@@ -103,6 +103,11 @@ SEED_VERDICT_RULE = ("\"better\" or \"worse\" when the difference of the means o
                      "fewer than two seeds on either side give no verdict")
 
 
+def beyond_noise(gap: float, error: float) -> bool:
+    """The rule of every verdict in the reports: a gap counts only beyond 2 standard errors."""
+    return abs(gap) > 2 * error
+
+
 def seed_verdict(a: Sequence[float], b: Sequence[float]) -> str:
     """The seeds' values `a` against `b` by SEED_VERDICT_RULE: 'better', 'worse', 'no clear
     difference', or 'one seed' when either side has fewer than two values (no measured spread)."""
@@ -110,7 +115,7 @@ def seed_verdict(a: Sequence[float], b: Sequence[float]) -> str:
         return "one seed"
     error = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
     difference = statistics.fmean(a) - statistics.fmean(b)
-    if abs(difference) <= 2 * error:
+    if not beyond_noise(difference, error):
         return "no clear difference"
     return "better" if difference > 0 else "worse"
 

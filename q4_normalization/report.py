@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, fmt_pct, load_runs, markdown_table, provenance_section, save_figure,
-                           spread_cell, wall_time_s, write_report)
+from common.report import (RunRecord, beyond_noise, fmt_pct, load_runs, markdown_table, provenance_section,
+                           save_figure, spread_cell, wall_time_s, write_report)
 from q4_normalization.select_lr import pick, sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
@@ -88,12 +88,16 @@ def std_error(runs: list[RunRecord]) -> float:
     return math.sqrt(values[0] * (1 - values[0]) / finished(runs, "test_images")[0])
 
 
-def difference(first: list[RunRecord], second: list[RunRecord]) -> str:
-    """'+5.00 ± 1.53 points, outside 2 standard errors': mean test accuracy of first minus second."""
-    gap = mean_metric(first, "test_accuracy") - mean_metric(second, "test_accuracy")
-    error = math.hypot(std_error(first), std_error(second))
+def gap_text(gap: float, error: float) -> str:
+    """'+5.00 ± 1.53 points, outside 2 standard errors' for fractions gap and error."""
     return (f"{100 * gap:+.2f} ± {100 * error:.2f} points, "
-            f"{'within' if abs(gap) <= 2 * error else 'outside'} 2 standard errors")
+            f"{'outside' if beyond_noise(gap, error) else 'within'} 2 standard errors")
+
+
+def difference(first: list[RunRecord], second: list[RunRecord]) -> str:
+    """gap_text of the mean test accuracy of first minus second."""
+    gap = mean_metric(first, "test_accuracy") - mean_metric(second, "test_accuracy")
+    return gap_text(gap, math.hypot(std_error(first), std_error(second)))
 
 
 def split_table(groups, keys, split: str, with_report: bool) -> str:
@@ -128,11 +132,10 @@ def batch_size_table(groups, recipe: str, main_bs: int) -> tuple[str, list[str]]
             notes.append(f"{NORM_NAMES[norm]}, batch 8 vs {main_bs}: {difference(small, main)}.")
     if len(drops) == 2:  # BN's drop minus GN's, judged by the same 2-standard-error rule
         gap, error = drops["bn"][0] - drops["gn"][0], math.hypot(drops["bn"][1], drops["gn"][1])
-        verdict = ("no clear difference in what they lose" if abs(gap) <= 2 * error else
-                   f"{NORM_NAMES['bn' if gap > 0 else 'gn']} loses more")
+        verdict = (f"{NORM_NAMES['bn' if gap > 0 else 'gn']} loses more" if beyond_noise(gap, error)
+                   else "no clear difference in what they lose")
         notes.append(f"Test accuracy lost from batch {main_bs} to 8, BatchNorm's minus GroupNorm's: "
-                     f"{100 * gap:+.2f} ± {100 * error:.2f} points, "
-                     f"{'within' if abs(gap) <= 2 * error else 'outside'} 2 standard errors: {verdict}.")
+                     f"{gap_text(gap, error)}: {verdict}.")
     headers = ["normalization", f"test acc, batch {main_bs}", "seeds", "test acc, batch 8", "seeds"]
     return (markdown_table(headers, rows) if rows else ""), notes
 
@@ -166,8 +169,8 @@ def ranking_paragraphs(groups, keys) -> list[str]:
             if norm != "nn":
                 gap = accuracy[norm] - accuracy["nn"]
                 error = math.hypot(std_error(runs[norm]), std_error(runs["nn"]))
-                verdicts["better" if gap > 2 * error else "worse" if gap < -2 * error
-                         else "no clear difference"].append(NORM_NAMES[norm])
+                verdicts["no clear difference" if not beyond_noise(gap, error) else "better" if gap > 0
+                         else "worse"].append(NORM_NAMES[norm])
         lines.append(f"Against no normalization ({fmt_pct(accuracy['nn'])}), same recipe and batch size, a "
                      f"difference counting only beyond 2 standard errors: "
                      + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in verdicts.items() if names)
@@ -181,7 +184,7 @@ def ranking_paragraphs(groups, keys) -> list[str]:
             best_epochs = ", ".join(f"{b} of the {e} run" for b, e, _ in ends)
             error = std_error(runs[norm])  # the report's figure comes without one
             text = (f"{NORM_NAMES[norm]} stays {100 * -gap:.2f} points below the report's test accuracy "
-                    f"({'within' if -gap <= 2 * error else 'beyond'} 2 standard errors of ours, "
+                    f"({'beyond' if beyond_noise(gap, error) else 'within'} 2 standard errors of ours, "
                     f"{100 * error:.2f} points)")
             if ends:
                 text += (f"; its best validation epoch is {best_epochs}"
