@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from common.cli import HelpFormatter, entry_point
-from common.report import markdown_table, write_report
+from common.report import load_runs, markdown_table, wall_time_s, write_report
 from q1_weak_supervision.report import headline_rows as q1_rows
 from q3_active_learning.report import headline_rows as q3_rows
 from q4_normalization.report import REPORT_TEST_ACCURACY
@@ -22,6 +22,17 @@ from q6_cnn_wandb.report import headline_rows as q6_rows
 REPORTS = {"q1": "Q1 weak supervision", "q3": "Q3 active learning",
            "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
            "q6": "Q6 CNN tracked in W&B"}
+# The one command behind each study's runs in results/runs (environment, then the reproduce
+# script's arguments; data under data/ as the README lays it out). results/README.md shows them and
+# tests/test_common_results_commands.py checks that every committed run is one they issue.
+STUDY_COMMANDS = {
+    "q1": ('TAGGER_FLAGS="--threads 1"', "bash scripts/reproduce_q1.sh --conll-dir data/conll2003 --jobs 2"),
+    "q3": ("Q3_DATASETS=cifar10", "bash scripts/reproduce_q3.sh --data-root data --jobs 2"),
+    "q4": ("", "bash scripts/reproduce_q4.sh --recipe cpu --jobs 2 --threads 1 --out-dir ../studies/q4"),
+    "q5": ("MULTICONER_DIR=data/multiconer2", "bash scripts/reproduce_q5.sh --jobs 2 --threads 1"),
+    "q6": ("RESNET_WEIGHTS=none RESNET_IMAGE_SIZE=64",
+           "bash scripts/reproduce_q6.sh --data-root data --jobs 2 --threads 1"),
+}
 # Studies whose data cannot be had here: stated, not measured.
 NOT_MEASURED = [
     ["Q2 CIFAR-100 ⇄ CIFAR-10", "transfer in both orders", "—", "not run", "—", "—",
@@ -30,6 +41,26 @@ NOT_MEASURED = [
     ["Q6 CIFAR-10", "ResNet-34 ImageNet features + MLP", "—", "not run", "—", "—",
      "the ResNet-34 ImageNet weights are not available offline"],
 ]
+
+
+STUDY_FOLDERS = {"q1": ["q1_weak_supervision", "q5_ner_crf/conll2003-*"], "q3": ["q3_active_learning"],
+                 "q4": ["q4_normalization", "q4_lr_sweep/q4_normalization"],
+                 "q5": ["q5_ner_crf/gmb-*", "q5_ner_crf/multiconer-*"], "q6": ["q6_cnn_wandb"]}
+
+
+def commands_table(runs_dir: Path) -> str:
+    """Per study: the command behind its runs, how many of them are in results/runs and their wall
+    time added up (each run's start to its last logged line; runs that went side by side overlap)."""
+    rows = []
+    for key, (env, command) in STUDY_COMMANDS.items():
+        patterns = [str(runs_dir / folder / ("" if "*" in folder else "*")) for folder in STUDY_FOLDERS[key]]
+        runs = [run for run in load_runs(patterns) if (run.dir / "config.json").is_file()]
+        seconds = [wall_time_s(run) for run in runs]
+        hours = sum(second for second in seconds if second is not None) / 3600
+        rows.append([REPORTS[key], f"`{(env + ' ' + command).strip()}`", len(runs),
+                     f"{hours:.2f} h" if runs else "—"])
+    return markdown_table(["study", "command (data under data/, see the README)", "runs", "wall time added up"],
+                          rows, align=["l", "l", "r", "r"])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,6 +92,12 @@ def main(argv: list[str] | None = None) -> str:
         "report's figure where the repository quotes it; \"target\" is what this reproduction set "
         "out to reach. Cells with ± are mean ± sample std over seeds (n seeds); others are one seed.\n",
         "Reports: " + " · ".join(reports) + "\n",
+        "Each study's runs come from one command, run from the repository root with the data laid "
+        "out as the README's real-data table says (`tests/test_common_results_commands.py` checks "
+        "that every run in `results/runs` is one of them). The machines are in "
+        "`results/runs/machine.txt`; each report's provenance table gives every run's command, "
+        "commit, wall time and threads.\n",
+        commands_table(runs_dir) + "\n",
         markdown_table(["study", "row", "measure", "ours", "original", "target", "note"], rows,
                        align=["l", "l", "l", "r", "r", "r", "l"]),
     ])
