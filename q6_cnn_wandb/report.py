@@ -160,10 +160,15 @@ def accuracy_section(cnn_runs: list[RunRecord], mlp_runs: list[RunRecord]) -> st
 
 
 def confusion_section(cnn_runs: list[RunRecord], out: Path) -> str:
+    """One confusion matrix per row of the accuracy table: its lowest seed's, as in the table."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    groups = by_setting(cnn_runs)
+    several = any(len(group) > 1 for group in groups.values())
+    cnn_runs = [group[0] for group in groups.values()]
 
     columns = 2 if len(cnn_runs) > 1 else 1
     rows = -(-len(cnn_runs) // columns)
@@ -181,6 +186,8 @@ def confusion_section(cnn_runs: list[RunRecord], out: Path) -> str:
     path = save_figure(figure, out.with_name(f"{out.stem}_confusion_matrices.png"))
     plt.close(figure)
     lines = [f"![confusion matrices of the four configurations]({path.name})", ""]
+    if several:
+        lines += ["Rows with several seeds show their lowest seed's matrix.", ""]
     for run in cnn_runs:
         s = run.summary
         lines.append(f"- {config_label(s)}: best class **{class_cell(s, 'best')}**, worst class "
