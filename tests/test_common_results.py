@@ -68,3 +68,27 @@ def test_q4_rows_come_from_the_runs_with_their_budget_and_machine(tmp_path):
     # batch 8 has no figure in the report
     assert "| ResNet-14, bn, batch 8 | test accuracy | 70.00% | — | — |" in text
     assert "the CPU study" not in text
+
+
+def test_each_study_names_its_command_with_its_runs_and_their_wall_time(tmp_path):
+    """The commands table: a study's runs counted from its folders (Q1's taggers live under
+    q5_ner_crf but belong to Q1's command) and their wall times added up, start to last line."""
+    runs = tmp_path / "runs"
+    started = "2026-01-01T00:00:00+0000"  # 1767225600 s
+    for place, minutes in (("q6_cnn_wandb/config1-seed0", 30), ("q6_cnn_wandb/config1-seed1", 60),
+                           ("q5_ner_crf/conll2003-glove-char-crf-modern-seed0", 12),
+                           ("q5_ner_crf/gmb-random-modern-seed0", 6)):
+        folder = runs / place
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps({}))
+        (folder / "config.json").write_text(json.dumps({"_provenance": {"started": started}}))
+        (folder / "metrics.jsonl").write_text(
+            json.dumps({"time": 1767225600 + 60}) + "\n" + json.dumps({"time": 1767225600 + 60 * minutes}) + "\n")
+    module = runpy.run_path(str(ROOT / "scripts" / "render_results.py"))
+    table = module["commands_table"](runs)
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
+    assert rows["Q6 CNN tracked in W&B"][2:] == ["2", "1.50 h |"]          # 30 + 60 minutes
+    assert rows["Q1 weak supervision"][2:] == ["1", "0.20 h |"]            # the CoNLL-2003 tagger
+    assert rows["Q5 NER with a CRF"][2:] == ["1", "0.10 h |"]
+    assert rows["Q3 active learning"][2:] == ["0", "— |"]
+    assert "reproduce_q6.sh" in rows["Q6 CNN tracked in W&B"][1]
