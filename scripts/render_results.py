@@ -59,8 +59,8 @@ def commands_table(runs_dir: Path) -> str:
         hours = sum(second for second in seconds if second is not None) / 3600
         rows.append([REPORTS[key], f"`{(env + ' ' + command).strip()}`", len(runs),
                      f"{hours:.2f} h" if runs else "—"])
-    return markdown_table(["study", "command (data under data/, see the README)", "runs", "wall time added up"],
-                          rows, align=["l", "l", "r", "r"])
+    headers = ["study", "command (data under data/, see the README)", "runs", "wall time added up"]
+    return markdown_table(headers, rows, align=["l", "l", "r", "r"])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -83,7 +83,7 @@ def test_each_study_names_its_command_with_its_runs_and_their_wall_time(tmp_path
         (folder / "summary.json").write_text(json.dumps({}))
         (folder / "config.json").write_text(json.dumps({"_provenance": {"started": started}}))
         (folder / "metrics.jsonl").write_text(
-            json.dumps({"time": 1767225600 + 60}) + "\n" + json.dumps({"time": 1767225600 + 60 * minutes}) + "\n")
+            "".join(json.dumps({"time": 1767225600 + 60 * minute}) + "\n" for minute in (1, minutes)))
     module = runpy.run_path(str(ROOT / "scripts" / "render_results.py"))
     table = module["commands_table"](runs)
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
