@@ -139,7 +139,8 @@ def test_report_chooses_the_recipe_on_validation_not_test(tmp_path):
     assert "| report | 2 | 51.00 ± 1.41 (n=2) | 41.00 ± 1.41 (n=2) |" in text
     # results/README.md names the chosen recipe's rows, and only those, as chosen
     labels = [row[0] for row in report.headline_rows(tmp_path / "runs")]
-    assert labels == ["Q3 CIFAR-10 (report recipe, chosen on validation)", "Q3 CIFAR-10 (report-aug-ep40 recipe)"]
+    assert labels == ["Q3 CIFAR-10 (report recipe, chosen on validation)",
+                      "Q3 CIFAR-10 (report-aug-ep40 recipe)"]
     # Without a validation figure for one of them, nothing is chosen.
     for seed in (0, 1):
         path = tmp_path / "runs" / "q3_active_learning" / f"cifar10-random-report-seed{seed}" / "summary.json"
