@@ -14,14 +14,16 @@ allowed, early-stopping patience) that both have at least two seeds: see VERDICT
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (SEED_VERDICT_RULE, RunRecord, fmt, fmt_pct, load_runs, markdown_table,
-                           plot_curves, provenance_section, seed_verdict, spread_cell, write_report)
+from common.report import (SEED_VERDICT_RULE, RunRecord, beyond_noise, fmt, fmt_pct, load_runs,
+                           markdown_table, plot_curves, provenance_section, seed_verdict, spread_cell,
+                           write_report)
 from q5_ner_crf.model import model_variant
 
 # Report 1's rows: (section, variant as in train.py's run names, description, original test micro-F1)
@@ -192,9 +194,24 @@ def target_verdict(rows: Mapping[str, Row]) -> str:
     margin = (f"every original row beaten by at least {points(TARGET_MARGIN):.0f} points: "
               + ("**yes**" if not short and len(checks) == 5 else "**no** (" + (", ".join(short) or
                                                                            "rows missing") + ")"))
+    chosen = rows[best_variant]
     return (f"Targets: {margin}; the best row on validation micro-F1, `{best_variant}` (val "
-            f"{fmt(rows[best_variant].mean('val_f1'))}), has test micro-F1 {fmt(best)}: it "
-            f"{'**reaches**' if best >= BEST_TARGET else '**misses**'} {BEST_TARGET}.")
+            f"{fmt(chosen.mean('val_f1'))}), has test micro-F1 {chosen.cell('test_f1')}: it "
+            f"{'**reaches**' if best >= BEST_TARGET else '**misses**'} {BEST_TARGET}"
+            f"{target_noise(chosen.values('test_f1'), BEST_TARGET)}.")
+
+
+def target_noise(values: Sequence[float], target: float) -> str:
+    """The mean's distance to a fixed target and whether it is beyond the seed noise (two standard
+    errors of the mean, sample std over the seeds), as a parenthesis for the target sentence."""
+    difference = statistics.fmean(values) - target
+    if len(values) < 2:
+        return (f" ({points(difference):+.1f} points; one seed: no measured spread to say whether "
+                f"that is beyond seed noise)")
+    error = statistics.stdev(values) / math.sqrt(len(values))
+    where = "beyond" if beyond_noise(difference, error) else "within"
+    return (f" ({points(difference):+.1f} points over {len(values)} seeds, {where} the seed noise: "
+            f"two standard errors of the mean are {points(2 * error):.1f} points)")
 
 
 def per_type_table(rows: Mapping[str, Row]) -> str:

@@ -120,6 +120,25 @@ def test_seeds_are_aggregated_and_the_modern_targets_judged(tmp_path):
             "**misses** 0.855") in text
 
 
+
+@pytest.mark.parametrize("f1s, cell, verdict", [
+    # mean 0.852, sample std 0.002: two standard errors of the mean 2 * 0.002 / sqrt(3) = 0.0023
+    ((0.850, 0.852, 0.854), "0.8520 ± 0.0020 (n=3)",
+     "(-0.3 points over 3 seeds, beyond the seed noise: two standard errors of the mean are 0.2 points)"),
+    # mean 0.852, sample std sqrt(344e-6 / 2) = 0.0131: two standard errors 0.0151
+    ((0.840, 0.850, 0.866), "0.8520 ± 0.0131 (n=3)",
+     "(-0.3 points over 3 seeds, within the seed noise: two standard errors of the mean are 1.5 points)"),
+    ((0.852,), "0.8520",
+     "(-0.3 points; one seed: no measured spread to say whether that is beyond seed noise)"),
+])
+def test_the_best_rows_target_gap_is_judged_against_its_seed_noise(tmp_path, f1s, cell, verdict):
+    for seed, f1 in enumerate(f1s):
+        write_run(tmp_path, f"best-{seed}", f1, embeddings="glove", char=True, recipe="modern", seed=seed,
+                  val_f1=0.9)
+    write_run(tmp_path, "other", 0.86, recipe="modern", val_f1=0.8)  # better on test, not on validation
+    text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
+    assert f"`glove-char` (val 0.9000), has test micro-F1 {cell}: it **misses** 0.855 {verdict}." in text
+
 def test_multilingual_table_and_smoke_label(tmp_path):
     write_run(tmp_path, "smoke-gmb-random", 0.5, smoke=True)
     token = {"test": {"accuracy": 0.9, "macro_f1": 0.3, "weighted_f1": 0.85}}
