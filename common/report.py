@@ -132,6 +132,28 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
     return "\n".join(lines) + "\n"
 
 
+
+def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+               align: Sequence[str] | None = None) -> str:
+    """A fixed-width table for the terminal, each column as wide as its widest cell, two spaces
+    between columns; `align` as in `markdown_table` (default: first column left, the others right).
+    The training scripts print their final figures with it."""
+    rows = [[str(cell) for cell in row] for row in rows]
+    headers = [str(header) for header in headers]
+    align = align or ["l"] + ["r"] * (len(headers) - 1)
+    widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(width) if side == "l" else cell.rjust(width)
+                       for cell, width, side in zip(line, widths, align)).rstrip()
+             for line in [headers, *rows]]
+    return "\n".join(lines)
+
+
+def data_kind(runs: Sequence[RunRecord]) -> str:
+    """'smoke' when every run trained on built-in smoke data (`--smoke`, as its config or summary
+    records it), 'real' when none did, 'mixed' otherwise: the first sentence of every report."""
+    flags = {bool(run.config.get("smoke") or run.summary.get("smoke")) for run in runs}
+    return {frozenset({True}): "smoke", frozenset({False}): "real"}.get(frozenset(flags), "mixed")
+
 def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
                 title: str = "", xlabel: str = "epoch", ylabel: str = "", bands: Mapping[str, tuple[
                     Sequence[float], Sequence[float]]] | None = None, logy: bool = False) -> Path:

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, fmt, load_runs, markdown_table, provenance_section, save_figure,
-                           write_report)
+from common.report import (RunRecord, data_kind, fmt, load_runs, markdown_table, provenance_section,
+                           save_figure, write_report)
 from q1_weak_supervision.aggregate import (AGGREGATION_HEADERS, METHOD_TITLES, METHODS, aggregation_rows,
                                            conclusions)
 from q1_weak_supervision.analyze_lfs import polarity_names
@@ -60,12 +60,11 @@ def run_label(run) -> str:
 
 def data_sentence(runs) -> str:
     """Which data the runs used, from their config.json (and summary)."""
-    smoke = {bool(run.config.get("smoke")) for run in runs}
     descriptions = sorted({run.summary.get("data", "?").split(";")[0] for run in runs})
-    if smoke == {True}:
+    if data_kind(runs) == "smoke":
         kind = ("**built-in smoke data** (common.data.conll.builtin_conll_splits), not CoNLL-2003: "
                 "the numbers show the pipeline working, not the study's results")
-    elif smoke == {False}:
+    elif data_kind(runs) == "real":
         kind = "**real data** (not the built-in corpus)"
     else:
         kind = "**a mix of built-in smoke data and real data** (see each run's source)"

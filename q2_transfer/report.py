@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import RunRecord, load_runs, markdown_table, plot_curves, write_report
+from common.report import RunRecord, data_kind, load_runs, markdown_table, plot_curves, write_report
 
 # (target task, pre-trained order, from-scratch baseline order, source task)
 PAIRS = (("CIFAR10", "c100-c10", "c10", "CIFAR100"), ("CIFAR100", "c10-c100", "c100", "CIFAR10"))
@@ -158,12 +158,12 @@ def convergence_figure(groups: Mapping[str, list[RunRecord]], path: Path) -> Pat
 
 def data_statement(runs: Sequence[RunRecord]) -> str:
     """Which data the runs used, read from their config.json."""
-    smoke = {bool(run.config.get("smoke")) for run in runs}
     datasets = sorted({name for run in runs for name in run.config.get("datasets", {}).values()})
-    if smoke == {True}:
+    kind = data_kind(runs)
+    if kind == "smoke":
         return (f"**Data: built-in smoke sets** ({', '.join(datasets)}), not CIFAR: the numbers show the "
                 f"pipeline working, not the study's result.")
-    if smoke == {False}:
+    if kind == "real":
         return f"**Data: {', '.join(datasets)}** (the real datasets)."
     return (f"**Data: mixed** — some runs used the built-in smoke sets and some real data "
             f"({', '.join(datasets)}).")

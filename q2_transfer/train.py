@@ -33,6 +33,7 @@ from common.distributed import (DistContext, all_reduce_sum, cleanup, print0, se
                                 wrap_model)
 from common.divergence import check_finite_loss
 from common.errors import DataError
+from common.report import text_table
 from common.seed import seed_everything
 from common.tracking import start_run
 from q2_transfer.models import BACKBONES, TransferNet
@@ -222,15 +223,17 @@ def evaluate(net: torch.nn.Module, loader: Iterable, ctx: DistContext,
 
 def print_results(summary: dict[str, Any], stages: list[TaskData]) -> None:
     """The final fixed-width table: the selected epoch of each stage and its accuracies."""
-    print(f"\n{'stage':<10} {'data':<11} {'train n':>8} {'val n':>6} {'selected':>8} {'train acc':>10} "
-          f"{'val acc':>8} {'test acc':>9} {'ep. to 90%':>10}")
+    rows = []
+    splits = ("train", "val", "test")
     for data in stages:
         tag = data.task.tag
-        print(f"{tag:<10} {data.dataset:<11} {len(data.train):>8} {len(data.val):>6} "
-              f"{summary[f'{tag}_selected_epoch']:>4}/{summary[f'{tag}_epochs']:<3} "
-              + " ".join(f"{100 * summary[f'{tag}_{key}_accuracy']:>{width}.2f}%"
-                         for key, width in (("train", 9), ("val", 7), ("test", 8)))
-              + f" {summary[f'{tag}_epochs_to_90pct']:>10}")
+        rows.append([tag, data.dataset, len(data.train), len(data.val),
+                     f"{summary[f'{tag}_selected_epoch']}/{summary[f'{tag}_epochs']}",
+                     *(f"{100 * summary[f'{tag}_{split}_accuracy']:.2f}%" for split in splits),
+                     summary[f"{tag}_epochs_to_90pct"]])
+    headers = ["stage", "data", "train n", "val n", "selected", *(f"{split} acc" for split in splits),
+               "ep. to 90%"]
+    print("\n" + text_table(headers, rows, align="llrrrrrrr"))
     if "forgetting" in summary:
         source, target = stages[0].task.tag, stages[1].task.tag
         print(f"forgetting: {source} test acc {100 * summary['source_test_accuracy_before']:.2f}% before "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (load_runs, markdown_table, plot_curves, provenance_section, spread_cell,
+from common.report import (data_kind, load_runs, markdown_table, plot_curves, provenance_section, spread_cell,
                            write_report)
 
 METHOD_ORDER = ("random", "coreset", "entropy", "bald")
@@ -273,14 +273,14 @@ def recipe_choice(runs) -> list[str]:
 
 
 def data_statement(runs) -> str:
-    smoke = sorted({bool(r.config.get("smoke")) for r in runs})
+    kind = data_kind(runs)
     pairs = sorted({(r.summary.get("dataset"), r.config.get("data", r.summary.get("data"))) for r in runs})
     used = ", ".join(f"{data} for {dataset}" if data != dataset else str(dataset) for dataset, data in pairs)
-    if smoke == [True]:
+    if kind == "smoke":
         return (f"**Data: built-in smoke data** ({used}), tiny pools and budgets from `--smoke`. "
                 f"These numbers check the pipeline end to end; they say nothing about CIFAR-10 or "
                 f"Flowers102. Run `bash scripts/reproduce_q3.sh` with the real data for the study.")
-    if smoke == [False]:
+    if kind == "real":
         return f"**Data: the real datasets** ({used})."
     return f"**Data: a mix of smoke and real runs** ({used}); read each table with that in mind."
 

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (RunRecord, beyond_noise, fmt_pct, load_runs, markdown_table, provenance_section,
-                           save_figure, spread_cell, wall_time_s, write_report)
+from common.report import (RunRecord, beyond_noise, data_kind, fmt_pct, load_runs, markdown_table,
+                           provenance_section, save_figure, spread_cell, wall_time_s, write_report)
 from q4_normalization.select_lr import pick, sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
@@ -314,13 +314,16 @@ def wall_time_sentence(runs: list[RunRecord]) -> str:
 
 def data_sentence(runs: list[RunRecord]) -> str:
     datasets = sorted({run.config.get("dataset", "?") for run in runs})
-    smoke = any(run.config.get("smoke") for run in runs)
+    kind = data_kind(runs)
     sizes = sorted({tuple(run.config.get(f"{split}_images") for split in SPLITS)
                     for run in runs if run.config.get("train_images")})
     size_text = "; ".join(f"{t} train / {v} val / {s} test images" for t, v, s in sizes)
-    if smoke:
+    if kind == "smoke":
         return (f"**Data: built-in smoke data ({', '.join(datasets)}; {size_text}), tiny models and a few "
                 f"epochs**, not CIFAR-10: the numbers show the pipeline working, not the study's results.")
+    if kind == "mixed":
+        return (f"**Data: a mix of built-in smoke data and real data** ({', '.join(datasets)}; {size_text}): "
+                f"compare rows with care.")
     return f"Data: {', '.join(datasets)} ({size_text})."
 
 

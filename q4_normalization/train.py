@@ -38,6 +38,7 @@ from common.distributed import (DistContext, all_reduce_sum, broadcast_object, c
 from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.metrics import count_parameters, f1_scores
+from common.report import text_table
 from common.seed import seed_everything
 from common.tracking import finished_summary, run_dir_for, start_run
 from q4_normalization.norms import NORMS, BatchInstanceNorm2d, clip_rho_, param_groups
@@ -411,11 +412,10 @@ def print_results(metrics: dict[str, dict[str, float]], summary: dict[str, Any])
     """The final fixed-width table."""
     print(f"\nbest epoch {summary['best_epoch']} of {summary['epochs_run']}"
           f"{' (stopped early)' if summary['stopped_early'] else ''}")
-    print(f"{'split':<6} {'images':>7} {'loss':>7} {'accuracy':>9} {'macro F1':>9} {'micro F1':>9}")
-    for split, values in metrics.items():
-        print(f"{split:<6} {summary[f'{split}_images']:>7} {values['loss']:>7.3f} "
-              f"{100 * values['accuracy']:>8.2f}% {100 * values['macro_f1']:>8.2f}% "
-              f"{100 * values['micro_f1']:>8.2f}%")
+    rows = [[split, summary[f"{split}_images"], f"{values['loss']:.3f}",
+             *(f"{100 * values[key]:.2f}%" for key in ("accuracy", "macro_f1", "micro_f1"))]
+            for split, values in metrics.items()]
+    print(text_table(["split", "images", "loss", "accuracy", "macro F1", "micro F1"], rows))
 
 
 def default_run_name(args: argparse.Namespace) -> str:

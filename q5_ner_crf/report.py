@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (SEED_VERDICT_RULE, RunRecord, beyond_noise, fmt, fmt_pct, load_runs,
+from common.report import (SEED_VERDICT_RULE, RunRecord, beyond_noise, data_kind, fmt, fmt_pct, load_runs,
                            markdown_table, plot_curves, provenance_section, seed_verdict, spread_cell,
                            write_report)
 from q5_ner_crf.model import model_variant
@@ -146,15 +146,11 @@ def comparability(first: Row, second: Row) -> str | None:
 
 def data_description(runs: list[RunRecord]) -> str:
     sources = sorted({run.summary.get("data_source", "?") for run in runs})
-    smoke = [run.summary.get("smoke") for run in runs]
-    if all(smoke):
-        kind = ("**built-in smoke data** (template sentences and tiny models, for a check that everything "
-                "runs; the numbers say nothing about GMB)")
-    elif any(smoke):
-        kind = "**a mix of built-in smoke data and real data** (compare rows with care)"
-    else:
-        kind = "**the real data**"
-    return f"These runs used {kind}: " + "; ".join(f"`{s}`" for s in sources) + "."
+    used = {"smoke": "**built-in smoke data** (template sentences and tiny models, for a check that "
+                     "everything runs; the numbers say nothing about GMB)",
+            "mixed": "**a mix of built-in smoke data and real data** (compare rows with care)",
+            "real": "**the real data**"}[data_kind(runs)]
+    return f"These runs used {used}: " + "; ".join(f"`{s}`" for s in sources) + "."
 
 
 def report1_table(rows: Mapping[str, Row], recipe: str) -> str:

@@ -34,6 +34,7 @@ from common.data.conll import builtin_ner_corpus, read_conll
 from common.device import pick_device
 from common.divergence import check_finite_loss
 from common.errors import DataError
+from common.report import text_table
 from common.seed import seed_everything
 from common.tracking import start_run
 from q5_ner_crf.data import (DATASETS, GRANULARITIES, LANGUAGES, NERDataset, build_vocabularies,
@@ -314,17 +315,16 @@ def select_on_gold(model: Tagger, dataset: NERDataset, args: argparse.Namespace,
 
 def print_results(results: dict[str, dict], title: str) -> None:
     print(f"\n{title} (best checkpoint)")
-    print(f"{'split':<8}{'tokens':>10}{'token acc':>11}{'precision':>11}{'recall':>9}"
-          f"{'micro F1':>10}{'macro F1':>10}")
-    for split, r in results.items():
-        print(f"{split:<8}{r['tokens']:>10,}{100 * r['token_accuracy']:>10.2f}%{r['precision']:>11.4f}"
-              f"{r['recall']:>9.4f}{r['f1']:>10.4f}{r['macro_f1']:>10.4f}")
+    print(text_table(["split", "tokens", "token acc", "precision", "recall", "micro F1", "macro F1"],
+                     [[split, f"{r['tokens']:,}", f"{100 * r['token_accuracy']:.2f}%",
+                       *(f"{r[key]:.4f}" for key in ("precision", "recall", "f1", "macro_f1"))]
+                      for split, r in results.items()]))
     if "token_accuracy_with_padding" in results["test"]:
         print("token accuracy with padding counted (report 2's measure): " + ", ".join(
             f"{split} {100 * r['token_accuracy_with_padding']:.2f}%" for split, r in results.items()))
-    print(f"\n{'test type':<22}{'precision':>10}{'recall':>9}{'F1':>8}{'support':>9}")
-    for name, v in sorted(results["test"]["per_class"].items()):
-        print(f"{name:<22}{v['precision']:>10.4f}{v['recall']:>9.4f}{v['f1']:>8.4f}{v['support']:>9,}")
+    per_type = [[name, *(f"{v[key]:.4f}" for key in ("precision", "recall", "f1")), f"{v['support']:,}"]
+                for name, v in sorted(results["test"]["per_class"].items())]
+    print("\n" + text_table(["test type", "precision", "recall", "F1", "support"], per_type))
 
 
 @entry_point

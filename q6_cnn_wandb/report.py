@@ -23,8 +23,9 @@ import numpy as np
 
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
-from common.report import (SEED_VERDICT_RULE, RunRecord, fmt_pct, load_runs, markdown_table, plot_curves,
-                           provenance_section, save_figure, seed_verdict, spread_cell, write_report)
+from common.report import (SEED_VERDICT_RULE, RunRecord, data_kind, fmt_pct, load_runs, markdown_table,
+                           plot_curves, provenance_section, save_figure, seed_verdict, spread_cell,
+                           write_report)
 from q6_cnn_wandb.model import LeNet5, format_size, parameter_table
 from q6_cnn_wandb.results import confusion_figure
 from q6_cnn_wandb.theory import QUESTIONS, run_checks
@@ -48,9 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def describe_data(runs: list[RunRecord]) -> str:
     datasets = sorted({run.summary.get("dataset", run.config.get("dataset", "?")) for run in runs})
-    smoke = any(run.summary.get("smoke") or run.config.get("smoke") for run in runs)
+    kind = data_kind(runs)
     text = f"Data: {', '.join(datasets)}"
-    if smoke or any(name != "cifar10" for name in datasets):
+    if kind == "mixed":
+        text += " — a mix of built-in smoke data and CIFAR-10 runs: compare rows with care."
+    elif kind == "smoke" or any(name != "cifar10" for name in datasets):
         text += (" — built-in smoke data (synthetic coloured shapes, small subsets, a few epochs), "
                  "not CIFAR-10: the numbers check the pipeline and say nothing about the study's "
                  "question. Run `bash scripts/reproduce_q6.sh` with CIFAR-10 under data/ for the real "

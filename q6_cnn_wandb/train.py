@@ -31,6 +31,7 @@ from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, st
 from common.device import autocast_context, pick_device
 from common.divergence import check_finite_loss
 from common.errors import DataError
+from common.report import text_table
 from common.seed import seed_everything
 from common.tracking import start_run
 from q6_cnn_wandb.model import LeNet5, add_width_args
@@ -271,12 +272,12 @@ def evaluate(model: torch.nn.Module, loader: ImageLoader, loss_fn: Callable, dev
 def print_results(summary: dict[str, Any]) -> None:
     """The final fixed-width table."""
     label = f"config {summary['config_id']}" if summary.get("config_id") else "custom"
-    print(f"\n{'run':<12}{'optimizer':<10}{'lr':>8}  {'loss':<5}{'best epoch':>11}{'selected on':>12}"
-          f"{'test acc':>10}  {'best class':<22}{'worst class':<22}")
-    print(f"{label:<12}{summary['optimizer']:<10}{summary['lr']:>8g}  {summary['loss']:<5}"
-          f"{summary['best_epoch']:>11}{summary['selected_on']:>12}{100 * summary['test_accuracy']:>9.2f}%  "
-          f"{summary['best_class'] + ' (%.1f%%)' % (100 * summary['best_class_accuracy']):<22}"
-          f"{summary['worst_class'] + ' (%.1f%%)' % (100 * summary['worst_class_accuracy']):<22}")
+    row = [label, summary["optimizer"], f"{summary['lr']:g}", summary["loss"], summary["best_epoch"],
+           summary["selected_on"], f"{100 * summary['test_accuracy']:.2f}%",
+           *(f"{summary[f'{side}_class']} ({100 * summary[f'{side}_class_accuracy']:.1f}%)"
+             for side in ("best", "worst"))]
+    print("\n" + text_table(["run", "optimizer", "lr", "loss", "best epoch", "selected on", "test acc",
+                             "best class", "worst class"], [row], align="llrlrrrll"))
 
 
 @entry_point

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from common.errors import DataError
-from common.report import fmt_pct, load_runs, markdown_table, plot_curves, provenance_section, seed_verdict
+from common.report import (RunRecord, data_kind, fmt_pct, load_runs, markdown_table, plot_curves,
+                           provenance_section, seed_verdict, text_table)
 
 
 def write_run(root, name, summary, metrics):
@@ -32,6 +33,26 @@ def test_markdown_table():
                                  "| bn | 0.8123 | — |", "| gn | 1 | yes |"]
     assert fmt_pct(0.8139) == "81.39%"
 
+
+
+def test_text_table_pads_each_column_to_its_widest_cell():
+    text = text_table(["split", "tokens", "F1"], [["train", "12,345", "0.8123"], ["val", 7, "1.0"]],
+                      align="lrl")
+    assert text.splitlines() == ["split  tokens  F1",
+                                 "train  12,345  0.8123",
+                                 "val         7  1.0"]
+
+
+@pytest.mark.parametrize("flags, kind", [
+    ([{"smoke": True}, {"smoke": True}], "smoke"),
+    ([{}, {"smoke": False}], "real"),
+    ([{"smoke": True}, {}], "mixed"),
+])
+def test_data_kind_reads_the_smoke_flag_of_every_run(tmp_path, flags, kind):
+    # Some studies record --smoke in config.json, others in summary.json: either counts.
+    runs = [RunRecord(tmp_path, config=flag if i % 2 else {}, summary={} if i % 2 else flag)
+            for i, flag in enumerate(flags)]
+    assert data_kind(runs) == kind
 
 def test_plot_curves_writes_a_png(tmp_path):
     path = plot_curves({"a": ([1, 2], [0.5, 0.4])}, tmp_path / "fig.png",
