@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from q5_ner_crf.report import main
+from q5_ner_crf.report import headline_rows, main
 
 
 def write_run(root, name, test_f1, embeddings="random", char=False, layer_norm=False, crf=False,
@@ -138,6 +138,25 @@ def test_the_best_rows_target_gap_is_judged_against_its_seed_noise(tmp_path, f1s
     write_run(tmp_path, "other", 0.86, recipe="modern", val_f1=0.8)  # better on test, not on validation
     text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
     assert f"`glove-char` (val 0.9000), has test micro-F1 {cell}: it **misses** 0.855 {verdict}." in text
+
+
+def test_summary_rows_follow_the_table_and_the_best_row_on_validation_carries_the_target(tmp_path):
+    write_run(tmp_path, "r", 0.60, recipe="report")
+    write_run(tmp_path, "a", 0.80, recipe="modern", val_f1=0.81)
+    write_run(tmp_path, "b", 0.86, embeddings="glove", recipe="modern", val_f1=0.82)  # best on test only
+    write_run(tmp_path, "c", 0.84, embeddings="glove", char=True, layer_norm="gates", crf=True,
+              recipe="modern", val_f1=0.86)
+    rows = headline_rows(tmp_path)
+    assert [(row[0], row[1]) for row in rows[:8]] == [("Q5 GMB (modern recipe)", v) for v in (
+        "random", "glove", "glove-char", "glove-char-ln-hidden", "glove-char-ln-gates", "random-crf",
+        "glove-char-ln-gates-crf")] + [("Q5 GMB (report recipe)", "random")]
+    targets = {row[1]: row[5] for row in rows[:7]}
+    # originals + 5 points where the report has a row; 0.855 for the best on validation only
+    assert targets == {"random": ">= 0.71", "glove": ">= 0.79", "glove-char": ">= 0.73",
+                       "glove-char-ln-hidden": ">= 0.80", "glove-char-ln-gates": "—", "random-crf": ">= 0.74",
+                       "glove-char-ln-gates-crf": ">= 0.855 (best row on validation)"}
+    assert [row[3] for row in rows[:3]] == ["0.8000", "0.8600", "not run"]
+    assert rows[7][5] == "—"  # the report recipe has no target
 
 def test_multilingual_table_and_smoke_label(tmp_path):
     write_run(tmp_path, "smoke-gmb-random", 0.5, smoke=True)
