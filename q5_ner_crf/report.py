@@ -165,7 +165,7 @@ def report1_table(rows: Mapping[str, Row], recipe: str) -> str:
         gap = f"{points(mean - original):+.1f}" if original else "—"
         table.append([section, description, row.cell("test_f1"), original_cell, gap,
                       row.cell("test_precision"), row.cell("test_recall"), row.cell("test_weighted_f1"),
-                      row.cell("test_macro_f1"), row.cell("val_f1"), epochs_cell(row.summary)])
+                      row.cell("test_macro_f1"), row.cell("val_f1"), epochs_cell(row)])
     headers = ["row", "model", "test micro-F1", "original", "points vs original", "test P", "test R",
                "test weighted F1", "test macro-F1", "val micro-F1", "epochs: best / run"]
     text = markdown_table(headers, table, align=["l", "l"] + ["r"] * 9)
@@ -174,9 +174,13 @@ def report1_table(rows: Mapping[str, Row], recipe: str) -> str:
     return text
 
 
-def epochs_cell(summary: dict) -> str:
-    """The kept (best validation) epoch, the epochs run and the most the run was allowed."""
-    return f"{summary['best_epoch']}/{summary.get('epochs_run', summary['epochs'])} (max {summary['epochs']})"
+def epochs_cell(row: Row) -> str:
+    """The kept (best validation) epoch and the epochs run of each seed, lowest seed first, and the
+    most the runs were allowed (each value once)."""
+    runs = ", ".join(f"{run.summary['best_epoch']}/{run.summary.get('epochs_run', run.summary['epochs'])}"
+                     for run in row.runs)
+    allowed = ", ".join(str(epochs) for epochs in sorted({run.summary["epochs"] for run in row.runs}))
+    return f"{runs} (max {allowed})"
 
 
 def target_verdict(rows: Mapping[str, Row]) -> str:
@@ -299,7 +303,7 @@ def conll_section(rows: Mapping[tuple[str, str, str], Row]) -> list[str]:
     for (variant, recipe), row in here.items():
         s = row.summary
         per_type = [s["per_class"]["test"].get(name, {}).get("f1") for name in ("LOC", "MISC", "ORG", "PER")]
-        table.append([variant, recipe, epochs_cell(s), row.cell("val_f1"), row.cell("test_precision"),
+        table.append([variant, recipe, epochs_cell(row), row.cell("val_f1"), row.cell("test_precision"),
                       row.cell("test_recall"), row.cell("test_f1"), *per_type])
     parts = ["## CoNLL-2003: the tagger on gold labels\n",
              "The upper bound of Q1's taggers trained on weak labels (q1_weak_supervision/README.md): "
@@ -331,7 +335,7 @@ def multilingual_table(rows: Mapping[tuple[str, str, str], Row]) -> str | None:
                       row.cell("test_macro_f1"), row.cell("test_weighted_f1"),
                       *[cell for report in (tokens, padded) for cell in
                         (fmt_pct(report.get("accuracy")), fmt(report.get("macro_f1")),
-                         fmt(report.get("weighted_f1")))], epochs_cell(s)])
+                         fmt(report.get("weighted_f1")))], epochs_cell(row)])
     if not table:
         return None
     return markdown_table(["lang", "types", "labels", "entity micro-F1", "entity macro-F1",

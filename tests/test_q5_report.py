@@ -105,7 +105,7 @@ def test_runs_of_different_budgets_get_no_verdict(tmp_path):
 def test_seeds_are_aggregated_and_the_modern_targets_judged(tmp_path):
     # Two seeds of one row: mean 0.75, sample std of (0.74, 0.76) = 0.0141.
     write_run(tmp_path, "a", 0.74, recipe="modern", seed=0)
-    write_run(tmp_path, "b", 0.76, recipe="modern", seed=1)
+    write_run(tmp_path, "b", 0.76, recipe="modern", seed=1, best_epoch=9, epochs_run=11, epochs=20)
     write_run(tmp_path, "c", 0.86, embeddings="glove", recipe="modern", val_f1=0.80)
     write_run(tmp_path, "d", 0.70, recipe="report")  # another recipe: its own table
     # the best row on validation (0.90 > 0.80), though not on test (0.84 < 0.86)
@@ -113,6 +113,7 @@ def test_seeds_are_aggregated_and_the_modern_targets_judged(tmp_path):
     text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
     assert "## Report 1: taggers on GMB, modern recipe" in text and "taggers on GMB, report recipe" in text
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.7500 ± 0.0141 (n=2) | 0.66 | +9.0 |" in text
+    assert "| 0.7500 ± 0.0141 (n=2) | 7/10, 9/11 (max 10, 20) |" in text  # each seed's epochs
     assert "| 2.1.1 | BiLSTM, random embeddings | 0.7000 | 0.66 | +4.0 |" in text
     # glove 0.86 >= 0.74 + 0.05 and random 0.75 >= 0.71, but three original rows have no run.
     assert "every original row beaten by at least 5 points: **no** (rows missing)" in text
