@@ -203,15 +203,19 @@ def target_verdict(rows: Mapping[str, Row]) -> str:
 
 def target_noise(values: Sequence[float], target: float) -> str:
     """The mean's distance to a fixed target and whether it is beyond the seed noise (two standard
-    errors of the mean, sample std over the seeds), as a parenthesis for the target sentence."""
-    difference = statistics.fmean(values) - target
+    errors of the mean, sample std over the seeds), as a parenthesis for the target sentence. Both
+    are printed to 0.01 points; when they print alike the gap is called at the edge of the noise."""
+    difference = 100 * (statistics.fmean(values) - target)
     if len(values) < 2:
-        return (f" ({points(difference):+.1f} points; one seed: no measured spread to say whether "
-                f"that is beyond seed noise)")
-    error = statistics.stdev(values) / math.sqrt(len(values))
-    where = "beyond" if beyond_noise(difference, error) else "within"
-    return (f" ({points(difference):+.1f} points over {len(values)} seeds, {where} the seed noise: "
-            f"two standard errors of the mean are {points(2 * error):.1f} points)")
+        return (f" ({difference:+.2f} points; one seed: no measured spread to say whether that is "
+                f"beyond seed noise)")
+    noise = 2 * 100 * statistics.stdev(values) / math.sqrt(len(values))
+    if f"{abs(difference):.2f}" == f"{noise:.2f}":
+        where = "at the edge of"
+    else:
+        where = "beyond" if beyond_noise(difference, noise / 2) else "within"
+    return (f" ({difference:+.2f} points over {len(values)} seeds, {where} the seed noise: "
+            f"two standard errors of the mean are {noise:.2f} points)")
 
 
 def per_type_table(rows: Mapping[str, Row]) -> str:
