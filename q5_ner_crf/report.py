@@ -246,8 +246,12 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
     result = seed_verdict(with_feature.values("test_f1"), without.values("test_f1"))
     budget = budget_text(next(iter(with_feature.budgets)))
     if result == "one seed":
-        text = (f"adding {feature}: test micro-F1 {figures_ab} (both {budget}); **cannot judge**: "
-                "one seed per row gives no measured spread")
+        single = [f"`{name}`" for name, row in ((with_name, with_feature), (without_name, without))
+                  if len(row.runs) < 2]
+        one_seed = "has one seed" if len(single) == 1 else "have one seed each"
+        text = (f"adding {feature}: test micro-F1 {figures_ab} (both {budget}, seeds "
+                f"{len(with_feature.runs)} and {len(without.runs)}); **cannot judge**: "
+                f"{' and '.join(single)} {one_seed}, so no measured spread")
     elif result == "no clear difference":
         text = (f"adding {feature} makes **no clear difference** to test micro-F1 ({figures_ab}; "
                 f"both {budget}, seeds {len(with_feature.runs)} and {len(without.runs)})")

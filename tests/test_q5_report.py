@@ -72,7 +72,9 @@ def test_conclusions_follow_the_numbers(tmp_path):
             "| — |") in text
     kinds = next(p for p in text.split("\n\n") if p.startswith("**The report's LayerNorm vs Ba et al.'s"))
     assert "test micro-F1 0.7200 vs 0.6500, +7.0 points" in kinds
-    assert "**cannot judge**: one seed" in kinds and "better" not in kinds
+    # two seeds of the report's variant against one of Ba et al.'s: the one-seed row is named
+    assert ("seeds 2 and 1); **cannot judge**: `glove-char-ln-gates` has one seed, so no measured spread"
+            in kinds and "better" not in kinds)
 
     assert "not available, the run(s) random-crf are missing" in text
     assert "| 2.2 | BiLSTM-CRF, random embeddings | missing run | 0.69 |" in text
