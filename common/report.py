@@ -132,7 +132,6 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
     return "\n".join(lines) + "\n"
 
 
-
 def text_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
                align: Sequence[str] | None = None) -> str:
     """A fixed-width table for the terminal, each column as wide as its widest cell, two spaces
@@ -152,7 +151,12 @@ def data_kind(runs: Sequence[RunRecord]) -> str:
     """'smoke' when every run trained on built-in smoke data (`--smoke`, as its config or summary
     records it), 'real' when none did, 'mixed' otherwise: the first sentence of every report."""
     flags = {bool(run.config.get("smoke") or run.summary.get("smoke")) for run in runs}
-    return {frozenset({True}): "smoke", frozenset({False}): "real"}.get(frozenset(flags), "mixed")
+    if flags == {True}:
+        return "smoke"
+    if flags == {False}:
+        return "real"
+    return "mixed"
+
 
 def plot_curves(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | os.PathLike,
                 title: str = "", xlabel: str = "epoch", ylabel: str = "", bands: Mapping[str, tuple[

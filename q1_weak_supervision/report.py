@@ -61,10 +61,11 @@ def run_label(run) -> str:
 def data_sentence(runs) -> str:
     """Which data the runs used, from their config.json (and summary)."""
     descriptions = sorted({run.summary.get("data", "?").split(";")[0] for run in runs})
-    if data_kind(runs) == "smoke":
+    used = data_kind(runs)
+    if used == "smoke":
         kind = ("**built-in smoke data** (common.data.conll.builtin_conll_splits), not CoNLL-2003: "
                 "the numbers show the pipeline working, not the study's results")
-    elif data_kind(runs) == "real":
+    elif used == "real":
         kind = "**real data** (not the built-in corpus)"
     else:
         kind = "**a mix of built-in smoke data and real data** (see each run's source)"

@@ -38,6 +38,8 @@ ROWS = (
     ("2.2", "random-crf", "BiLSTM-CRF, random embeddings", 0.69),
     ("new", "glove-char-ln-gates-crf", "LayerNorm-BiLSTM-CRF (Ba et al.), GloVe + characters", None),
 )
+# Each row's original test micro-F1 (None for the rows the report did not have), in ROWS order.
+ORIGINALS = {variant: original for _, variant, _, original in ROWS}
 # (title, variant with the feature, variant without it, what the feature is)
 COMPARISONS = (
     ("Characters vs GloVe alone", "glove-char", "glove", "character-BiLSTM features"),
@@ -125,6 +127,16 @@ def group_runs(runs: Sequence[RunRecord]) -> dict[tuple[str, str, str], Row]:
     return {key: Row(members) for key, members in sorted(groups.items())}
 
 
+def report1_tables(rows: Mapping[tuple[str, str, str], Row]) -> dict[tuple[str, str], dict[str, Row]]:
+    """Report 1's tables, {(data, recipe): {variant: Row}}, sorted by data then recipe (modern
+    before report)."""
+    tables: dict[tuple[str, str], dict[str, Row]] = {}
+    for (data, variant, recipe), row in sorted(rows.items()):
+        if is_report1(data):
+            tables.setdefault((data, recipe), {})[variant] = row
+    return dict(sorted(tables.items()))
+
+
 def points(difference: float) -> float:
     """A difference of two F1 fractions in points, rounded as printed (verdicts match the text)."""
     return round(100 * difference, 1)
@@ -189,7 +201,7 @@ def target_verdict(rows: Mapping[str, Row]) -> str:
               if original and variant in rows]
     short = [f"`{variant}` ({points(mean - original):+.1f})" for variant, mean, original in checks
              if mean < original + TARGET_MARGIN]
-    best_variant = max(rows, key=lambda v: rows[v].mean("val_f1"))  # picked on validation, not test
+    best_variant = best_on_validation(rows)
     best = rows[best_variant].mean("test_f1")
     margin = (f"every original row beaten by at least {points(TARGET_MARGIN):.0f} points: "
               + ("**yes**" if not short and len(checks) == 5 else "**no** (" + (", ".join(short) or
@@ -199,6 +211,13 @@ def target_verdict(rows: Mapping[str, Row]) -> str:
             f"{fmt(chosen.mean('val_f1'))}), has test micro-F1 {chosen.cell('test_f1')}: it "
             f"{'**reaches**' if best >= BEST_TARGET else '**misses**'} {BEST_TARGET}"
             f"{target_noise(chosen.values('test_f1'), BEST_TARGET)}.")
+
+
+def best_on_validation(rows: Mapping[str, Row]) -> str | None:
+    """The variant with the highest mean validation micro-F1 (never test), among rows that recorded
+    one; None when none did."""
+    scored = [variant for variant in rows if rows[variant].mean("val_f1") is not None]
+    return max(scored, key=lambda variant: rows[variant].mean("val_f1")) if scored else None
 
 
 def target_noise(values: Sequence[float], target: float) -> str:
@@ -231,7 +250,7 @@ def per_type_table(rows: Mapping[str, Row]) -> str:
 
 
 def comparison(title: str, with_feature: Row | None, without: Row | None, with_name: str,
-               without_name: str, feature: str, originals: Mapping[str, float | None]) -> str:
+               without_name: str, feature: str) -> str:
     """One comparison paragraph, every claim from the two rows' numbers."""
     if with_feature is None or without is None:
         missing = [name for name, row in ((with_name, with_feature), (without_name, without)) if row is None]
@@ -271,7 +290,7 @@ def comparison(title: str, with_feature: Row | None, without: Row | None, with_n
         loss = (f"the largest loss on `{worst}` ({points(changes[worst]):+.1f} points)"
                 if points(changes[worst]) < 0 else "no type loses")
         text += f". By type, {gain} and {loss}"
-    original_a, original_b = originals.get(with_name), originals.get(without_name)
+    original_a, original_b = ORIGINALS.get(with_name), ORIGINALS.get(without_name)
     if original_a is not None and original_b is not None:
         # The original report gives one figure per row and no spread: its sign is quoted, not judged.
         text += (f". In the original report the same change gave {original_a:.2f} vs {original_b:.2f} "
@@ -392,15 +411,10 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
     BEST_TARGET."""
     rows = group_runs(load_runs(str(Path(runs_dir) / "q5_ner_crf" / "*")))
     lines = []
-    tables = sorted({(d, r) for d, _, r in rows if is_report1(d)},
-                    key=lambda data_recipe: (data_recipe[0], data_recipe[1] != "modern", data_recipe[1]))
-    for data, recipe in tables:
-        table = {variant: row for (d, variant, r), row in rows.items() if (d, r) == (data, recipe)}
-        scored = [variant for variant in table if table[variant].mean("val_f1") is not None]
-        best = max(scored, key=lambda v: table[v].mean("val_f1")) if recipe == "modern" and scored else None
-        originals = {variant: original for _, variant, _, original in ROWS}
-        for variant in [v for _, v, _, _ in ROWS] + sorted(set(table) - set(originals)):
-            original = originals.get(variant)
+    for (data, recipe), table in report1_tables(rows).items():
+        best = best_on_validation(table) if recipe == "modern" else None
+        for variant in [*ORIGINALS, *sorted(set(table) - set(ORIGINALS))]:
+            original = ORIGINALS.get(variant)
             targets = [f">= {original + TARGET_MARGIN:.2f}"] if recipe == "modern" and original else []
             if variant == best:
                 targets.append(f">= {BEST_TARGET} (best row on validation)")
@@ -430,7 +444,6 @@ def main(argv: list[str] | None = None) -> str:
                         "(or with --smoke) first")
     rows = group_runs(runs)
     out = Path(args.out)
-    originals = {variant: original for _, variant, _, original in ROWS}
 
     parts = ["# Q5: BiLSTM NER taggers, a CRF from scratch, multilingual NER\n",
              data_description(runs) + "\n",
@@ -438,8 +451,7 @@ def main(argv: list[str] | None = None) -> str:
              "and type): micro, weighted (by support) and macro over types; token accuracy excludes padding. "
              "Each model is evaluated at its best validation epoch. The original report's figures are "
              "quoted as published.\n"]
-    for data, recipe in sorted({(d, r) for d, _, r in rows if is_report1(d)}):
-        here = {variant: row for (d, variant, r), row in rows.items() if (d, r) == (data, recipe)}
+    for (data, recipe), here in report1_tables(rows).items():
         first = next(iter(here.values())).summary
         parts.append(f"## Report 1: taggers on {data.upper()}, {recipe} recipe\n")
         parts.append(f"Recipe `{recipe}`: {first.get('optimizer', 'sgd')} lr {first.get('lr', '?')}, batch "
@@ -452,7 +464,7 @@ def main(argv: list[str] | None = None) -> str:
         parts.append(f"Rule: {VERDICT_RULE}.\n")
         for title, with_name, without_name, feature in COMPARISONS:
             parts.append(comparison(title, here.get(with_name), here.get(without_name), with_name,
-                                    without_name, feature, originals))
+                                    without_name, feature))
     parts += conll_section(rows)
     table = multilingual_table(rows)
     parts.append("## Report 2: multilingual NER (MultiCoNER II)\n")

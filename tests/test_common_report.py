@@ -34,7 +34,6 @@ def test_markdown_table():
     assert fmt_pct(0.8139) == "81.39%"
 
 
-
 def test_text_table_pads_each_column_to_its_widest_cell():
     text = text_table(["split", "tokens", "F1"], [["train", "12,345", "0.8123"], ["val", 7, "1.0"]],
                       align="lrl")
@@ -53,6 +52,7 @@ def test_data_kind_reads_the_smoke_flag_of_every_run(tmp_path, flags, kind):
     runs = [RunRecord(tmp_path, config=flag if i % 2 else {}, summary={} if i % 2 else flag)
             for i, flag in enumerate(flags)]
     assert data_kind(runs) == kind
+
 
 def test_plot_curves_writes_a_png(tmp_path):
     path = plot_curves({"a": ([1, 2], [0.5, 0.4])}, tmp_path / "fig.png",

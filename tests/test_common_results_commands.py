@@ -47,6 +47,11 @@ def study_commands() -> dict[str, tuple[str, str]]:
     return module.STUDY_COMMANDS
 
 
+def out_dir_of(words: list[str]) -> str:
+    """The --out-dir a command line passes, or the scripts' default."""
+    return words[words.index("--out-dir") + 1] if "--out-dir" in words else "runs"
+
+
 def issued_commands(tmp_path: Path, env_text: str, command: str) -> list[list[str]]:
     """The `python ...` argument lists that `command` (bash scripts/reproduce_qN.sh ...) runs."""
     work = tmp_path / "work"
@@ -56,7 +61,7 @@ def issued_commands(tmp_path: Path, env_text: str, command: str) -> list[list[st
     (work / "q4_normalization").symlink_to(ROOT / "q4_normalization")
     (work / "common").symlink_to(ROOT / "common")
     words = shlex.split(command)
-    out_dir = words[words.index("--out-dir") + 1] if "--out-dir" in words else "runs"
+    out_dir = out_dir_of(words)
     sweep = RUNS / "q4_lr_sweep"
     if "reproduce_q4.sh" in command and sweep.is_dir():
         shutil.copytree(sweep, (work / out_dir / "q4_lr_sweep").resolve())
@@ -83,7 +88,7 @@ def parsed(argv: list[str], scratch: Path) -> tuple[str, dict]:
     checks for) stand empty."""
     assert argv[0] == "-m", argv
     words = argv[2:]
-    out_dir = words[words.index("--out-dir") + 1] if "--out-dir" in words else "runs"
+    out_dir = out_dir_of(words)
     for word in words:
         if word.startswith(out_dir.rstrip("/") + "/") and Path(word).suffix:
             (scratch / word).parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +134,9 @@ def issued(tmp_path_factory) -> dict[str, list[dict]]:
     return by_script
 
 
+ABSENT = object()  # a key the run's config.json does not have
+
+
 def same(key: str, recorded, issued_value) -> bool:
     """A flag added after the run (absent from its record) matches only while it is off (None or
     false): then the run did what the flag's default does today."""
@@ -137,9 +145,6 @@ def same(key: str, recorded, issued_value) -> bool:
     if isinstance(recorded, bool):
         recorded = SAME_AS.get((key, recorded), recorded)
     return recorded == issued_value
-
-
-ABSENT = object()
 
 
 def differences(recorded: dict, issued_args: dict) -> list[str]:
