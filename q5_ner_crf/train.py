@@ -302,6 +302,18 @@ def prepare_embeddings(args, splits, words_only_train, run_dir: Path):
     return glove, extra
 
 
+def check_known_tags(sentences: list, path: str, scored_tags: list[str]) -> list:
+    """`sentences` unchanged if each of their tags is one the dataset's validation and test splits
+    use; else a DataError naming the first other tag: a type the scored splits never use (B-XYZ)
+    would train, score 0 and say nothing."""
+    known = set(scored_tags)
+    unknown = next((tag for s in sentences for tag in s.ner if tag not in known), None)
+    if unknown is not None:
+        raise DataError(f"{path}: tag {unknown} is not used by the validation and test splits; "
+                        f"expected one of {' '.join(scored_tags)}")
+    return sentences
+
+
 def select_on_gold(model: Tagger, dataset: NERDataset, args: argparse.Namespace, device: torch.device,
                    epoch: int, entry: dict, state: dict, path: Path, vocabularies: dict) -> None:
     """With --validation-file: score the dataset's own (gold) validation split too, and keep the
@@ -344,12 +356,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  args.split, args.lang, args.granularity, SMOKE_SIZES,
                                  work_dir=run.dir / "smoke-data")
     # Labels from files (Q1's weak labels): the dataset's own validation split stays as the gold one.
+    scored_tags = tag_names({name: splits[name] for name in ("validation", "test")})
     if args.train_file:
-        splits["train"] = read_conll(args.train_file)
+        splits["train"] = check_known_tags(read_conll(args.train_file), args.train_file, scored_tags)
         source += f"; training labels from {args.train_file}"
     if args.validation_file:
         splits["gold_validation"] = splits["validation"]
-        splits["validation"] = read_conll(args.validation_file)
+        splits["validation"] = check_known_tags(read_conll(args.validation_file), args.validation_file,
+                                                scored_tags)
         source += f"; selection on {args.validation_file}"
     splits = {name: truncate(sentences, args.max_len) for name, sentences in splits.items()}
     if not splits["train"] or not splits["validation"]:

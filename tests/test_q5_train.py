@@ -180,3 +180,20 @@ def test_bad_arguments_and_missing_data(tmp_path, capsys):
     assert error.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "missing.csv" in err[0]
+
+
+def test_a_training_file_with_a_tag_the_scored_splits_do_not_use_is_one_line_error(tmp_path, capsys):
+    labels = tmp_path / "labels" / "train.txt"
+    labels.parent.mkdir()
+    labels.write_text("John B-PER\nSmith I-PER\nvisited O\nAcme B-XYZ\n\nParis B-LOC\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as error:
+        run(tmp_path, "--dataset", "conll2003", "--train-file", str(labels))
+    assert error.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0] == (f"error: {labels}: tag B-XYZ is not used by the validation and test splits; "
+                      "expected one of O B-LOC I-LOC B-MISC I-MISC B-ORG I-ORG B-PER I-PER")
+    # The same file with only the scored types gets past the check (and trains).
+    labels.write_text(labels.read_text().replace("B-XYZ", "B-ORG"), encoding="utf-8")
+    summary = run(tmp_path, "--dataset", "conll2003", "--train-file", str(labels), "--epochs", "1")
+    assert summary["train_file"] == str(labels)
