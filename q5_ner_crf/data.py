@@ -6,7 +6,9 @@ coarse types) and the built-in `--smoke` corpus, written as MultiCoNER files for
 that the smoke run goes through the real reader. File formats: q5_ner_crf/README.md, "Data".
 `Vocab` maps words to ids with `<pad>` = 0 and `<unk>` = 1; tags are a list with "O" first.
 `NERDataset` yields padded `Batch`es with masks; a batch's characters are encoded once per
-distinct token (`chars`, `char_mask`, and `char_index` (B, T) pointing into them).
+distinct token (`chars`, `char_mask`, and `char_index` (B, T) pointing into them), and each token
+has a casing class (`casing_class`, Reimers & Gurevych 2017's casing feature). `iob2_to_iobes` and
+`iobes_to_iob2` convert tag sequences for training in the IOBES scheme.
 """
 
 from __future__ import annotations
@@ -266,6 +268,66 @@ def load_splits(dataset: str, data_path: str | None, data_root: str, smoke: bool
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
+# ---- tagging schemes and casing ----
+
+
+def iob2_to_iobes(tags: Sequence[str]) -> list[str]:
+    """IOB2 -> IOBES: a one-token entity is S-X, the last token of a longer one E-X.
+
+    >>> iob2_to_iobes(["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-LOC", "I-LOC"])
+    ['B-PER', 'E-PER', 'O', 'S-LOC', 'B-LOC', 'I-LOC', 'E-LOC']
+    """
+    converted = []
+    for index, tag in enumerate(tags):
+        following = tags[index + 1] if index + 1 < len(tags) else "O"
+        continues = following == "I-" + tag[2:]
+        if tag.startswith("B-"):
+            converted.append(tag if continues else "S-" + tag[2:])
+        elif tag.startswith("I-"):
+            converted.append(tag if continues else "E-" + tag[2:])
+        else:
+            converted.append(tag)
+    return converted
+
+
+def iobes_to_iob2(tags: Sequence[str]) -> list[str]:
+    """IOBES -> IOB2 tag by tag: S-X -> B-X, E-X -> I-X, B/I/O unchanged. A predicted sequence
+    that is not valid IOBES (an E-X after O) gives one that is not valid IOB2 either (an I-X
+    after O), which strict IOB2 scoring does not count as an entity."""
+    return ["B-" + tag[2:] if tag.startswith("S-") else "I-" + tag[2:] if tag.startswith("E-") else tag
+            for tag in tags]
+
+
+# Casing classes of a token (Reimers & Gurevych 2017, with "mixed" split off their "other"):
+# the lower-cased GloVe vectors cannot tell "Bush" from "bush"; this feature, and the characters, can.
+CASING_CLASSES = ("<pad>", "numeric", "mainly_numeric", "lower", "upper", "initial_upper", "mixed",
+                  "contains_digit", "other")
+
+
+def casing_class(token: str) -> int:
+    """Index in CASING_CLASSES: numeric (all digits), mainly_numeric (more than half digits),
+    lower, upper, initial_upper, mixed (upper-case letters, not first: iPhone), contains_digit,
+    other (punctuation and the rest)."""
+    digits = sum(char.isdigit() for char in token)
+    if token.isdigit():
+        name = "numeric"
+    elif digits > len(token) / 2:
+        name = "mainly_numeric"
+    elif token.islower():
+        name = "lower"
+    elif token.isupper():
+        name = "upper"
+    elif token[:1].isupper():
+        name = "initial_upper"
+    elif any(char.isupper() for char in token):
+        name = "mixed"
+    elif digits:
+        name = "contains_digit"
+    else:
+        name = "other"
+    return CASING_CLASSES.index(name)
+
+
 # ---- vocabularies ----
 
 
@@ -346,11 +408,12 @@ class Batch:
     char_mask: torch.Tensor   # (U, W) bool
     char_index: torch.Tensor  # (B, T) row of `chars` for each token (0 at padding)
     indices: list[int]        # positions of the batch's sentences in the dataset
+    casing: torch.Tensor      # (B, T) casing class (CASING_CLASSES) of each token, 0 at padding
 
     def to(self, device: torch.device) -> "Batch":
         return Batch(*(t.to(device, non_blocking=True) for t in (self.words, self.tags, self.mask, self.chars,
                                                                 self.char_mask, self.char_index)),
-                     indices=self.indices)
+                     indices=self.indices, casing=self.casing.to(device, non_blocking=True))
 
 
 class NERDataset:
@@ -366,6 +429,7 @@ class NERDataset:
         self.tag_names = list(tags)
         self.word_ids = [words.encode(s.tokens) for s in self.sentences]
         self.tag_ids = [[tag_ids[t] for t in s.ner] for s in self.sentences]
+        self.casing_ids = [[casing_class(token) for token in s.tokens] for s in self.sentences]
         self.chars, self.max_word_length = chars, max_word_length
 
     def __len__(self) -> int:
@@ -377,10 +441,12 @@ class NERDataset:
         words = torch.zeros(len(indices), steps, dtype=torch.long)
         tags = torch.zeros(len(indices), steps, dtype=torch.long)
         char_index = torch.zeros(len(indices), steps, dtype=torch.long)
+        casing = torch.zeros(len(indices), steps, dtype=torch.long)
         distinct: dict[str, int] = {}
         for row, (index, length) in enumerate(zip(indices, lengths)):
             words[row, :length] = torch.tensor(self.word_ids[index])
             tags[row, :length] = torch.tensor(self.tag_ids[index])
+            casing[row, :length] = torch.tensor(self.casing_ids[index])
             char_index[row, :length] = torch.tensor(
                 [distinct.setdefault(token, len(distinct)) for token in self.sentences[index].tokens])
         # Long tokens (URLs, numbers) keep their first characters only: the char LSTM's cost grows
@@ -392,7 +458,7 @@ class NERDataset:
         for row, ids in enumerate(encoded):
             chars[row, :len(ids)] = torch.tensor(ids)
         mask = torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
-        return Batch(words, tags, mask, chars, chars != 0, char_index, list(indices))
+        return Batch(words, tags, mask, chars, chars != 0, char_index, list(indices), casing)
 
     def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0,
                 epoch: int = 0) -> Iterator[Batch]:

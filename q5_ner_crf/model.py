@@ -7,9 +7,15 @@
                    on h_t inside the cell), in the word and character BiLSTMs
     crf          a linear-chain CRF on top (loss: negative log-likelihood; prediction: Viterbi)
                    instead of a per-token softmax (cross-entropy; prediction: arg-max)
+    casing       + an embedding of each token's casing class (data.CASING_CLASSES; Reimers &
+                   Gurevych 2017), concatenated to the word embedding
+    locked_dropout  variational dropout: one dropout mask per sentence, the same at every time
+                   step (Gal & Ghahramani 2016), on the BiLSTM's input and output instead of a
+                   mask per token. Departure: not on the recurrent units, which nn.LSTM (cuDNN)
+                   cannot do and our step-by-step LSTM does several times slower
 
-    word ids -> embedding (+ char BiLSTM) -> dropout -> BiLSTM -> dropout -> linear -> emissions
-                                                                     -> softmax or CRF
+    word ids -> embedding (+ char BiLSTM, + casing) -> dropout -> BiLSTM -> dropout -> linear
+                                                                     -> emissions -> softmax or CRF
 
 Both heads' losses are per sentence, averaged over the batch: the CRF's negative log-likelihood of
 each sentence, the softmax's cross-entropy summed over each sentence's real tokens (padding
@@ -28,8 +34,28 @@ from torch.nn import functional as F
 
 from common.metrics import count_parameters
 from q5_ner_crf.crf import CRF
-from q5_ner_crf.data import Batch
+from q5_ner_crf.data import CASING_CLASSES, Batch
 from q5_ner_crf.lstm import CharBiLSTMEncoder, layer_norm_kind, make_bilstm
+
+
+class LockedDropout(nn.Module):
+    """Dropout with one mask per sentence shared by all its time steps: (B, T, F) inputs, mask
+    (B, 1, F), kept units scaled by 1 / (1 - p) as in nn.Dropout."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        mask = torch.empty(x.shape[0], 1, x.shape[2], device=x.device, dtype=x.dtype).bernoulli_(1 - self.p)
+        return x * mask / (1 - self.p)
+
+
+# Size of the casing-class embedding (Reimers & Gurevych 2017 use a one-hot vector of their 8
+# classes; a trained embedding of about that size costs nothing).
+CASING_DIM = 8
 
 
 class Tagger(nn.Module):
@@ -37,7 +63,8 @@ class Tagger(nn.Module):
                  hidden_size: int = 100, use_char: bool = False, char_dim: int = 25, char_hidden: int = 25,
                  layer_norm: str = "none", use_crf: bool = False, dropout: float = 0.5,
                  bidirectional: bool = True, lstm_implementation: str = "auto",
-                 pretrained: torch.Tensor | None = None):
+                 pretrained: torch.Tensor | None = None, use_casing: bool = False,
+                 locked_dropout: bool = False):
         super().__init__()
         if pretrained is not None:
             num_words, embed_dim = pretrained.shape
@@ -53,7 +80,10 @@ class Tagger(nn.Module):
             self.char_encoder = CharBiLSTMEncoder(num_chars, char_dim, char_hidden, layer_norm,
                                                   implementation=lstm_implementation)
             features += self.char_encoder.output_size
-        self.dropout = nn.Dropout(dropout)
+        self.casing = nn.Embedding(len(CASING_CLASSES), CASING_DIM, padding_idx=0) if use_casing else None
+        if use_casing:
+            features += CASING_DIM
+        self.dropout = LockedDropout(dropout) if locked_dropout else nn.Dropout(dropout)
         self.lstm = make_bilstm(features, hidden_size, layer_norm, implementation=lstm_implementation,
                                 bidirectional=bidirectional)
         self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
@@ -65,6 +95,8 @@ class Tagger(nn.Module):
         if self.char_encoder is not None:
             per_token = self.char_encoder(batch.chars, batch.char_mask)[batch.char_index]
             features = torch.cat([features, per_token], dim=2)
+        if self.casing is not None:
+            features = torch.cat([features, self.casing(batch.casing)], dim=2)
         hidden, _ = self.lstm(self.dropout(features), batch.mask)
         return self.output(self.dropout(hidden))
 

@@ -64,7 +64,8 @@ def load_tagger(run_dir: str | Path, checkpoint: str = "best.pt",
     model = Tagger(num_words, len(tags), len(chars), embed_dim, args["hidden"], use_char=args["char"],
                    char_dim=args["char_dim"], char_hidden=args["char_hidden"], layer_norm=args["layer_norm"],
                    use_crf=args["crf"], dropout=args["dropout"], bidirectional=not args["unidirectional"],
-                   lstm_implementation=args["lstm"])
+                   lstm_implementation=args["lstm"], use_casing=bool(args.get("casing")),
+                   locked_dropout=bool(args.get("locked_dropout")))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), words, chars, tags
 

@@ -59,6 +59,39 @@ if [[ ${#SMOKE[@]} -eq 0 && " ${EXTRA[*]-} " != *" --seed"* ]]; then
     done
 fi
 
+# CoNLL-2003 on gold labels, the `literature` recipe (q5_ner_crf/train.py --recipe; README,
+# "Training recipes"): GloVe + characters + CRF over three seeds, then the ablation on validation,
+# each row the recipe with one of its changes undone, and the recipe with all of them undone.
+# CONLL_DIR (default data/conll2003: train.txt, valid.txt, test.txt) and GLOVE_CONLL (default
+# data/glove.6B.50d.conll2003-gmb.txt, the GloVe rows of the CoNLL and GMB words).
+CONLL_DIR="${CONLL_DIR:-data/conll2003}"
+GLOVE_CONLL="${GLOVE_CONLL:-data/glove.6B.50d.conll2003-gmb.txt}"
+if [[ ${#SMOKE[@]} -gt 0 ]]; then
+    CONLL=(--dataset conll2003 --embeddings glove --char --crf)
+    PREFIX=smoke-
+else
+    CONLL=(--dataset conll2003 --data-path "$CONLL_DIR" --embeddings glove --glove "$GLOVE_CONLL" --char --crf)
+    PREFIX=""
+fi
+run_conll() {  # run_conll NAME FLAGS...
+    local name="$1"
+    shift
+    submit "q5-conll2003-$name" python -m q5_ner_crf.train "${CONLL[@]}" --recipe literature "$@" \
+        ${SMOKE[@]+"${SMOKE[@]}"} --run-name "${PREFIX}conll2003-glove-char-crf-$name" --out-dir "$RUNS" \
+        ${EXTRA[@]+"${EXTRA[@]}"}
+}
+run_conll literature-seed0
+run_conll literature-no-casing-seed0 --no-casing
+if [[ ${#SMOKE[@]} -eq 0 ]]; then
+    for seed in 1 2; do
+        run_conll "literature-seed$seed" --seed "$seed"
+    done
+    run_conll literature-none-seed0 --no-casing --no-iobes --no-locked-dropout --clip-norm 5
+    run_conll literature-no-iobes-seed0 --no-iobes
+    run_conll literature-no-locked-dropout-seed0 --no-locked-dropout
+    run_conll literature-clip5-seed0 --clip-norm 5
+fi
+
 # Report 2: only with real MultiCoNER II files (or, under --smoke, one built-in pair to render the table).
 if [[ -n "${MULTICONER_DIR:-}" ]]; then
     LANGS=(en hi bn)
