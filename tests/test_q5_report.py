@@ -218,3 +218,55 @@ def test_conll2003_section_and_weak_label_runs_left_to_q1(tmp_path):
     assert ["Q5 CoNLL-2003 (modern recipe)", "glove-char-crf", "test entity micro-F1", "0.8943", "—",
             ">= 0.91"] in rows
     assert not any("0.6123" in row for row in rows)
+
+
+def test_conll2003_recipe_seeds_judged_against_the_target_and_its_ablation_on_validation(tmp_path):
+    per_type = {"LOC": 0.93, "MISC": 0.80, "ORG": 0.89, "PER": 0.96}
+    common = dict(embeddings="glove", char=True, crf=True, dataset="conll2003", recipe="literature",
+                  per_type=per_type, embed_dim=50)
+    settings = {"casing": True, "iobes": True, "locked_dropout": True, "clip_norm": 1.0, "patience": 4}
+    # Three seeds of the recipe: test mean 0.910667, sample std 0.005132, two standard errors 0.59 points.
+    for seed, test, val in ((0, 0.905, 0.945), (1, 0.912, 0.947), (2, 0.915, 0.949)):
+        write_run(tmp_path, f"lit-{seed}", test, seed=seed, val_f1=val, **common)
+        patch_run(tmp_path / "q5_ner_crf" / f"lit-{seed}", settings, epoch_times=(40.0, 44.0))
+    # Undoing the casing feature (seed 0): val 0.937, 0.8 points below the recipe's seed 0.
+    write_run(tmp_path, "lit-no-casing", 0.90, val_f1=0.937, **common)
+    patch_run(tmp_path / "q5_ner_crf" / "lit-no-casing", {**settings, "casing": False}, epoch_times=(38.0,))
+    # Everything undone at once, and the modern recipe, recorded before these settings existed.
+    write_run(tmp_path, "lit-none", 0.89, val_f1=0.935, **common)
+    patch_run(tmp_path / "q5_ner_crf" / "lit-none",
+              {"casing": False, "iobes": False, "locked_dropout": False, "clip_norm": 5.0}, epoch_times=(36.0,))
+    write_run(tmp_path, "modern", 0.8943, val_f1=0.9361, **{**common, "recipe": "modern"})
+    patch_run(tmp_path / "q5_ner_crf" / "modern", {"clip_norm": 5.0})
+    text = main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q5.md")])
+
+    assert ("`glove-char-crf` (literature recipe): test micro-F1 0.9107 ± 0.0051 (n=3) meets the target of "
+            "0.91 (+0.07 points over 3 seeds, within the seed noise: two standard errors of the mean are "
+            "0.59 points)") in text
+    # The modern row misses: its precision, recall, dev-test gap and weakest type are stated.
+    assert ("`glove-char-crf` (modern recipe): test micro-F1 0.8943 misses the target of 0.91 (-1.57 points; "
+            "one seed") in text
+    assert ("Measured: test precision 0.8943, recall 0.8943; validation F1 is 4.2 points above test F1; the "
+            "weakest type is MISC (test F1 0.8000, against LOC 0.9300, ORG 0.8900, PER 0.9600).") in text
+    ablation = text.split("### Ablation of the `literature` recipe on validation")[1].split("\n## ")[0]
+    assert "| glove-char-crf | literature | 3 | 0.9470 ± 0.0020 (n=3) | 0.9450 | — | 7/10, 7/10, 7/10 (max 10) " \
+           "| 42.0 | 1.7 |" in ablation
+    assert "| glove-char-crf | literature (no casing) | 1 | 0.9370 | 0.9370 | -0.8 | 7/10 (max 10) | 38.0 | 1.7 |" \
+        in ablation
+    assert ("| glove-char-crf | literature (no casing, no IOBES, no locked dropout, clip 5) | 1 | 0.9350 | 0.9350 "
+            "| -1.0 |") in ablation
+    assert "modern" not in ablation and "0.90" not in ablation.replace("0.9000", "")  # no test figure
+    # The summary rows keep the recipes, not the ablation's rows.
+    rows = headline_rows(tmp_path)
+    assert [row[0] for row in rows if "CoNLL" in row[0]] == ["Q5 CoNLL-2003 (literature recipe)",
+                                                             "Q5 CoNLL-2003 (modern recipe)"]
+
+
+def patch_run(folder, settings, epoch_times=()):
+    """Record `settings` in the run's config.json and one metrics line per epoch time."""
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **settings}))
+    if epoch_times:
+        (folder / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": e, "epoch": e, "val_f1": 0.9, "epoch_time": t}) + "\n"
+            for e, t in enumerate(epoch_times, start=1)))
