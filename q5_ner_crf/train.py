@@ -4,13 +4,17 @@ the multilingual MultiCoNER II tagger: one run of a row of report 1's table or o
     python q5_ner_crf/train.py --data-path data/ner_dataset.csv --embeddings glove \\
         --glove data/glove.6B.50d.gmb.txt --char --layer-norm --crf
     python q5_ner_crf/train.py --smoke --embeddings glove --char --crf      # built-in data, seconds
+    python q5_ner_crf/train.py --dataset conll2003 --data-path data/conll2003 --recipe literature \
+        --embeddings glove --glove data/glove.6B.50d.conll2003-gmb.txt --char --crf
     bash scripts/reproduce_q5.sh [--smoke]                                  # every row -> reports/q5.md
 
 Prints one line per epoch (training loss, validation entity F1, token accuracy), then, with the
 best validation checkpoint, token accuracy and entity P/R/micro-F1/macro-F1 on every split and the
 per-type test table; writes them to runs/q5_ner_crf/<run>/ and W&B (project Q5-ner-crf).
-Each row's flags, report 2's command, the data, the runtime, and the departures from the
-reports and why: see q5_ner_crf/README.md.
+`--recipe` picks the training recipe (RECIPES below: report, modern, literature); the literature
+recipe's pieces can be undone one at a time (--no-casing, --no-iobes, --no-locked-dropout,
+--clip-norm 5). Each row's flags, report 2's command, the data, the runtime, the recipes and the
+departures from the reports and why: see q5_ner_crf/README.md.
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--momentum", type=float, default=None, help="SGD momentum (0.9)")
     train.add_argument("--weight-decay", type=float, default=None, help="weight decay (the recipe's)")
     train.add_argument("--clip-norm", type=float, default=None,
-                       help="clip the gradients' global L2 norm (0: off; the recipe's 5)")
+                       help="clip the gradients' global L2 norm (0: off; the recipe's: 5, literature 1)")
     train.add_argument("--patience", type=int, default=None,
                        help="stop after this many epochs without a better validation F1 "
                             "(0: off; the recipe's)")
