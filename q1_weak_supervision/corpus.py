@@ -78,6 +78,27 @@ def describe_source(args: argparse.Namespace) -> str:
     return f"{text}; {separators}"
 
 
+def load_documents(args: argparse.Namespace, dataset=None) -> dict[str, tuple[list[Sentence], list[int]]]:
+    """{"train", "validation", "test"} -> (sentences, document number of each sentence), the
+    separators dropped. The Hub's conversion has no `-DOCSTART-` lines: there every sentence is
+    its own document. Errors as load_splits."""
+    if resolve_source(args) == "hf":
+        return {split: (sentences, list(range(len(sentences))))
+                for split, sentences in load_splits(args, dataset).items()}
+    with_separators = load_splits(argparse.Namespace(**{**vars(args), "keep_docstart": True}), dataset)
+    documents = {}
+    for split, sentences in with_separators.items():
+        kept, ids, document = [], [], 0
+        for sentence in sentences:
+            if is_docstart(sentence):
+                document += bool(kept) and ids[-1] == document  # a new document, unless empty so far
+                continue
+            kept.append(sentence)
+            ids.append(document)
+        documents[split] = (kept, ids)
+    return documents
+
+
 def is_docstart(sentence: Sentence) -> bool:
     """A document separator, however the source marked it."""
     return sentence.is_docstart or list(sentence.tokens) == [DOCSTART]
