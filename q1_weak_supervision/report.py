@@ -19,12 +19,13 @@ from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, data_kind, fmt, load_runs, markdown_table, provenance_section,
                            save_figure, write_report)
-from q1_weak_supervision.aggregate import (AGGREGATION_HEADERS, METHOD_TITLES, METHODS, aggregation_rows,
+from q1_weak_supervision.aggregate import (AGGREGATION_HEADERS, METHODS, aggregation_rows,
                                            conclusions)
 from q1_weak_supervision.analyze_lfs import polarity_names
 from q1_weak_supervision.dataset_stats import distribution_figure
 from q1_weak_supervision.labeling_functions import (NOT_AGGREGATED, SENTENCE_CLASSES, TOKEN_CLASSES,
                                                     token_lfs)
+from q1_weak_supervision.weak_labels import LABEL_METHODS, LABEL_TITLES
 
 QUESTION = "q1_weak_supervision"
 TAGGER_QUESTION = "q5_ner_crf"  # the tagger runs of the chain live with Q5's runs
@@ -258,7 +259,7 @@ def tagger_runs(runs_dir) -> dict[str, RunRecord]:
                 and s.get("crf") and s.get("layer_norm") in (None, False, "none")):
             continue
         key = Path(s["train_file"]).parent.name if s.get("train_file") else "gold"
-        if key in ("gold", *METHODS):
+        if key in ("gold", *LABEL_METHODS):
             found.setdefault(key, run)
     return found
 
@@ -275,30 +276,52 @@ def type_f1s(per_class: dict) -> list:
     return [per_class.get(name, {}).get("f1") for name in ("LOC", "MISC", "ORG", "PER")]
 
 
+def weak_methods(weak) -> list[str]:
+    """The label sets a weak_labels run wrote (older runs: the two of aggregate.METHODS)."""
+    return list(weak.summary.get("methods", METHODS))
+
+
 def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[str]:
     s = weak.summary
-    rows = [[METHOD_TITLES[m], split, *(s[f"weak/{m}/{split}/{key}"] for key in
-                                        ("coverage", "entity_precision", "entity_recall", "entity_f1"))]
-            for m in METHODS for split in ("train", "validation", "test")]
+    methods = weak_methods(weak)
+    rows = [[LABEL_TITLES[m], split, *(s[f"weak/{m}/{split}/{key}"] for key in
+                                       ("coverage", "entity_precision", "entity_recall", "entity_f1"))]
+            for m in methods for split in ("train", "validation", "test")]
     out = ["## 5. From labeling functions to a tagger", "",
            f"`{weak.name}`: the {len(s['lfs'])} aggregated token LFs (all but "
            f"{', '.join(f'`{n}`' for n in NOT_AGGREGATED)}) on every split. `MajorityLabelVoter` and "
            f"`LabelModel` ({s['label_model_epochs']} epochs, lr {s['label_model_lr']}, fitted on the "
            "training split's votes only, no gold) give each token one label; a token without votes is `O`. "
-           "Entity scores: seqeval strict IOB2 against the gold tags.\n",
+           "Entity scores: seqeval strict IOB2 against the gold tags.\n"]
+    if "document_lfs" in s:
+        out.append(f"The `+ context and document LFs` rows add the sentence-context LFs "
+                   f"{', '.join(f'`{n}`' for n in s['context_lfs'])} (q1_weak_supervision/context_lfs.py) "
+                   f"and the document LFs {', '.join(f'`{n}`' for n in s['document_lfs'])} "
+                   "(q1_weak_supervision/document_lfs.py: they read the sentence-level LFs' majority vote of "
+                   f"each document; documents per split: train {s['documents']['train']}, validation "
+                   f"{s['documents']['validation']}, test {s['documents']['test']}) and aggregate the "
+                   "extended votes by majority, by the LabelModel, and by an HMM over each sentence "
+                   f"(q1_weak_supervision/hmm.py, {s['hmm_iterations']} EM iterations from the majority "
+                   "vote's counts, fitted on the training split's votes only; a token's label is its "
+                   "most probable state, `O` included).\n")
+    out += [
            "### 5.1 The aggregated labels against gold\n",
            markdown_table(["labels", "split", "share of tokens labelled", "entity P", "entity R",
                            "entity F1"], rows, align=["l", "l", "r", "r", "r", "r"])]
     coverage = ", ".join(f"{split} {s[f'weak/{split}/entity_token_vote_coverage']:.1%}"
                          for split in ("train", "validation", "test"))
-    out.append(f"Share of gold entity tokens with at least one LF vote (a bound on any aggregate's token "
-               f"recall): {coverage}.\n")
-    per_type = [[METHOD_TITLES[m], name, s[f"weak/{m}/test/{name}_entity_precision"],
+    out.append(f"Share of gold entity tokens with at least one LF vote (a bound on the token recall of "
+               f"an aggregate that labels voted tokens only): {coverage}"
+               + ("; with the context and document LFs " + ", ".join(
+                   f"{split} {s[f'weak/{split}/entity_token_vote_coverage_doc']:.1%}"
+                   for split in ("train", "validation", "test")) if "document_lfs" in s else "") + ".\n")
+    per_type = [[LABEL_TITLES[m], name, s[f"weak/{m}/test/{name}_entity_precision"],
                  s[f"weak/{m}/test/{name}_entity_recall"], s[f"weak/{m}/test/{name}_entity_f1"]]
-                for m in METHODS for name in ("LOC", "MISC", "ORG", "PER")]
+                for m in methods for name in ("LOC", "MISC", "ORG", "PER")]
     out += ["Per type on the test split:\n",
             markdown_table(["labels", "type", "entity P", "entity R", "entity F1"], per_type,
                            align=["l", "l", "r", "r", "r"])]
+    out += misses_section(s)
     out += ["### 5.2 The tagger trained on them\n",
             "Q5's tagger (`q5_ner_crf/train.py`, GloVe + character BiLSTM + CRF) trained on the weakly "
             "labelled training file, and on the gold training labels for the upper bound; every figure is "
@@ -306,14 +329,14 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[
             "(no gold label used anywhere), or on the gold dev split (WRENCH's protocol), from the same "
             "run. Epochs: best / run / allowed.\n"]
     table = []
-    for method in METHODS:
+    for method in methods:
         prefix = f"weak/{method}/test/"
-        table.append([f"{METHOD_TITLES[method]} labels themselves", "—", "—", "—",
+        table.append([f"{LABEL_TITLES[method]} labels themselves", "—", "—", "—",
                       s[prefix + "entity_precision"], s[prefix + "entity_recall"], s[prefix + "entity_f1"],
                       *(s[f"{prefix}{name}_entity_f1"] for name in ("LOC", "MISC", "ORG", "PER"))])
-    for key in (*METHODS, "gold"):
+    for key in (*methods, "gold"):
         run = taggers.get(key)
-        labels = "gold training labels" if key == "gold" else f"{METHOD_TITLES[key]} labels"
+        labels = "gold training labels" if key == "gold" else f"{LABEL_TITLES[key]} labels"
         if run is None:
             table.append([f"tagger on {labels}", "not run", "—", "—", *["—"] * 7])
             continue
@@ -333,6 +356,21 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[
     return out
 
 
+def misses_section(s: dict) -> list[str]:
+    """Per type, the gold entities of the training split the chosen labels miss most often."""
+    if "misses_method" not in s:
+        return []
+    rows = [[name, s[f"misses/train/{name}_entities"],
+             ", ".join(f"{text} ({count})" for text, count in s[f"misses/train/{name}"])]
+            for name in ("LOC", "MISC", "ORG", "PER")]
+    return ["### 5.1.1 What the labels miss on the training split\n",
+            f"Gold entities of the training split that the {LABEL_TITLES[s['misses_method']]} labels do "
+            "not give (same span and type), per type, with the most frequent texts. For analysis only: "
+            "this list reads gold annotations, so no labeling function is built from it.\n",
+            markdown_table(["type", "missed entities", "most frequent missed texts (count)"], rows,
+                           align=["l", "r", "l"])]
+
+
 def lfs_of_type(lf_runs, name: str) -> str:
     """The aggregated LFs voting `name`, with their coverage and precision on the gold dev split."""
     label = TOKEN_CLASSES.index(name)
@@ -349,7 +387,7 @@ def goal_lines(weak, taggers, lf_runs=()) -> list[str]:
     """Each goal met or missed, and for a miss the measured reason: the weakest type, whether
     precision or recall is short, and (weak rows) what the labels and the LFs gave that type."""
     out = ["### 5.3 Goals\n"]
-    for key in METHODS:
+    for key in weak_methods(weak):
         run = taggers.get(key)
         if run is None:
             continue
@@ -360,7 +398,7 @@ def goal_lines(weak, taggers, lf_runs=()) -> list[str]:
             choices.append(("gold dev", chosen["test_f1"], chosen["test_per_class"]))
         for selection, f1, per_class in choices:
             verdict = "meets" if f1 >= WEAK_GOAL else "misses"
-            line = (f"Tagger on {METHOD_TITLES[key]} labels, selected on {selection}: test F1 {f1:.4f} "
+            line = (f"Tagger on {LABEL_TITLES[key]} labels, selected on {selection}: test F1 {f1:.4f} "
                     f"{verdict} the goal of {WEAK_GOAL:.2f}.")
             if f1 < WEAK_GOAL:
                 name = weakest(per_class)
@@ -396,7 +434,7 @@ def weakest_type(per_class: dict, weak_summary: dict | None = None, method: str 
             f"{short} is short).")
     if weak_summary is not None:
         prefix = f"weak/{method}/train/{name}_entity_"
-        text += (f" The {METHOD_TITLES[method]} training labels give {name} entity P "
+        text += (f" The {LABEL_TITLES[method]} training labels give {name} entity P "
                  f"{weak_summary[prefix + 'precision']:.3f}, R {weak_summary[prefix + 'recall']:.3f} "
                  "against gold.")
     return text
@@ -410,10 +448,13 @@ def headline_rows(runs_dir) -> list[list]:
     if weak is None:
         return [["Q1 CoNLL-2003", "weak labels and taggers", "test entity F1", "not run", "—", "—"]]
     taggers = tagger_runs(runs_dir)
-    rows = [["Q1 CoNLL-2003", f"{METHOD_TITLES[method]} labels", "test entity F1",
-             fmt(weak.summary[f"weak/{method}/test/entity_f1"]), "—", "—"] for method in METHODS]
-    for method in METHODS:
+    methods = weak_methods(weak)
+    rows = [["Q1 CoNLL-2003", f"{LABEL_TITLES[method]} labels", "test entity F1",
+             fmt(weak.summary[f"weak/{method}/test/entity_f1"]), "—", "—"] for method in methods]
+    for method in methods:
         run = taggers.get(method)
+        if run is None and method not in METHODS:
+            continue  # the newer label sets get a row once a tagger has been trained on them
         for selection in ("weak dev labels", "gold dev"):
             if run is None:
                 f1 = "not run"
@@ -422,7 +463,7 @@ def headline_rows(runs_dir) -> list[list]:
             else:
                 f1 = fmt(run.summary["test_f1"])
             rows.append(["Q1 CoNLL-2003",
-                         f"tagger on {METHOD_TITLES[method]} labels, selected on {selection}",
+                         f"tagger on {LABEL_TITLES[method]} labels, selected on {selection}",
                          "test entity F1", f1, "—", f">= {WEAK_GOAL:.2f}"])
     gold = taggers.get("gold")
     rows.append(["Q1 CoNLL-2003", "tagger on gold labels (upper bound)", "test entity F1",

@@ -2,15 +2,19 @@
 
 Applies the aggregated token LFs (labeling_functions.aggregation_lfs) to train, validation and
 test; turns each token's votes into one label with Snorkel's MajorityLabelVoter and with its
-LabelModel (fitted on the training split's votes alone: no gold label anywhere); writes the
-training and validation splits as IOB2 CoNLL files; and scores each aggregate against the gold
-labels of every split (seqeval strict IOB2 entity scores, per type).
+LabelModel (fitted on the training split's votes alone: no gold label anywhere); then adds three
+sentence-context LFs (context_lfs.py) and two document-level LFs (document_lfs.py, reading the
+majority vote of the 17 + 3 over a whole document) and aggregates the extended matrix three ways: majority vote, LabelModel and an HMM (hmm.py, fitted
+on the training split's votes). Writes the training and validation splits as IOB2 CoNLL files;
+scores each aggregate against the gold labels of every split (seqeval strict IOB2 entity scores,
+per type); and lists, per type, the gold entities of the training split the best-known aggregate
+misses most often (analysis only: no LF reads that list).
 
     python q1_weak_supervision/weak_labels.py --conll-dir data/conll2003
     python q1_weak_supervision/weak_labels.py --smoke                  # built-in corpus, offline
 
 Writes `<run>/labels/<method>/train.txt` and `valid.txt` (`token TAG` per line, a blank line
-between sentences) for method `majority` and `label_model`: q5_ner_crf/train.py reads them with
+between sentences) for every method of LABEL_METHODS: q5_ner_crf/train.py reads them with
 `--train-file` and `--validation-file`. The chain and what the scores mean:
 q1_weak_supervision/README.md ("From labeling functions to a tagger").
 """
@@ -19,20 +23,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from seqeval.metrics.sequence_labeling import get_entities
 
 from common.atomic import atomic_write_text
 from common.cli import HelpFormatter, add_common_args, entry_point
 from common.seed import seed_everything
 from common.tracking import start_run
-from q1_weak_supervision.aggregate import (METHOD_TITLES, METHODS, fit_label_model, label_distribution,
+from q1_weak_supervision.aggregate import (METHOD_TITLES, fit_label_model, label_distribution,
                                            label_model_predict, majority_vote, token_scores,
                                            votes_to_iob2)
 from q1_weak_supervision.analyze_lfs import format_table
-from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, load_splits,
+from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, load_documents,
                                         resolve_source, run_name)
+from q1_weak_supervision.context_lfs import context_lfs
+from q1_weak_supervision.document_lfs import DOCUMENT_LFS, document_label_matrix
+from q1_weak_supervision.hmm import fit_hmm, hmm_predict
 from q1_weak_supervision.labeling_functions import (ABSTAIN, TOKEN_CLASSES, aggregation_lfs,
                                                     token_frame, token_gold_labels,
                                                     token_label_matrix)
@@ -41,6 +50,14 @@ PROJECT = "Q1-weak-supervision-ner"
 # The splits written as files, by the names common.data.conll.load_conll_dir reads.
 WRITTEN = {"train": "train.txt", "validation": "valid.txt"}
 TABLE_HEADERS = ["method", "split", "type", "entity P", "entity R", "entity F1"]
+# Every label set written, in the report's order: the 17 sentence LFs' two aggregates, then the 17,
+# the context LFs and the document LFs together under three aggregates (`_doc`).
+LABEL_METHODS = ("majority", "label_model", "majority_doc", "label_model_doc", "hmm_doc")
+LABEL_TITLES = {**METHOD_TITLES, "majority_doc": "MajorityLabelVoter + context and document LFs",
+                "label_model_doc": "LabelModel + context and document LFs",
+                "hmm_doc": "HMM + context and document LFs"}
+MISSES_METHOD = "majority_doc"  # the aggregate whose misses on train the summary lists
+MISSES_SHOWN = 15               # spans per type
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -48,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--label-model-epochs", type=int, default=500,
                         help="LabelModel.fit n_epochs (Snorkel's tutorials use 500)")
     parser.add_argument("--label-model-lr", type=float, default=0.01, help="LabelModel.fit lr")
+    parser.add_argument("--hmm-iterations", type=int, default=10,
+                        help="EM iterations of the HMM aggregate (0: the majority vote's counts)")
     add_source_args(parser)
     add_common_args(parser)
     args = parser.parse_args(argv)
@@ -55,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--keep-docstart makes no sense here: separators are not sentences to label")
     if args.label_model_epochs < 1 or args.label_model_lr <= 0:
         parser.error("--label-model-epochs and --label-model-lr must be positive")
+    if args.hmm_iterations < 0:
+        parser.error("--hmm-iterations must be 0 or more")
     return args
 
 
@@ -73,13 +94,27 @@ def write_conll(path: Path, sentences, predictions: np.ndarray) -> Path:
 def score_rows(summary: dict) -> list[list]:
     """Table rows (method, split, type, entity P/R/F1) from a weak_labels summary."""
     rows = []
-    for method in METHODS:
+    for method in [m for m in LABEL_METHODS if f"weak/{m}/train/entity_f1" in summary]:
         for split in SPLITS:
             for name in ("all", *TOKEN_CLASSES):
                 key = f"weak/{method}/{split}/" + ("" if name == "all" else f"{name}_")
-                rows.append([METHOD_TITLES[method], split, name, summary[f"{key}entity_precision"],
+                rows.append([LABEL_TITLES[method], split, name, summary[f"{key}entity_precision"],
                              summary[f"{key}entity_recall"], summary[f"{key}entity_f1"]])
     return rows
+
+
+def missed_entities(sentences, predictions: np.ndarray) -> dict[str, Counter]:
+    """Per type, how often each gold entity's text is not an entity of the predicted labels (same
+    span and type). For analysis: it reads gold, so no LF may be built from it."""
+    missed = {name: Counter() for name in TOKEN_CLASSES}
+    start = 0
+    for sentence in sentences:
+        found = set(get_entities(votes_to_iob2(predictions[start:start + len(sentence)])))
+        start += len(sentence)
+        for entity in get_entities(list(sentence.ner)):
+            if entity not in found and entity[0] in missed:
+                missed[entity[0]][" ".join(sentence.tokens[entity[1]:entity[2] + 1])] += 1
+    return missed
 
 
 @entry_point
@@ -89,20 +124,39 @@ def main(argv=None) -> dict:
     source = resolve_source(args)
     data = describe_source(args)
     print(f"[Q1] data: {data}")
-    splits = load_splits(args)
+    documents = load_documents(args)
+    splits = {split: sentences for split, (sentences, _) in documents.items()}
     run = start_run(args, project=PROJECT, question="q1_weak_supervision",
                     default_name=run_name(args, "weak-labels"), job_type="weak_labels")
     lfs = aggregation_lfs()
+    cardinality = len(TOKEN_CLASSES)
     summary = {"stage": "weak_labels", "data": data, "source": source, "lfs": [lf.name for lf in lfs],
-               "label_model_epochs": args.label_model_epochs, "label_model_lr": args.label_model_lr}
+               "context_lfs": [lf.name for lf in context_lfs()],
+               "document_lfs": list(DOCUMENT_LFS), "methods": list(LABEL_METHODS),
+               "label_model_epochs": args.label_model_epochs, "label_model_lr": args.label_model_lr,
+               "hmm_iterations": args.hmm_iterations,
+               "documents": {split: len(set(ids)) for split, (_, ids) in documents.items()}}
 
     matrices = {split: token_label_matrix(sentences, lfs) for split, sentences in splits.items()}
-    # The label model sees the training split's votes only; dev and test are labelled by the
+    sentence_level = {split: np.hstack([L, token_label_matrix(splits[split], context_lfs())])
+                      for split, L in matrices.items()}
+    # The document LFs read the sentence-level LFs' majority vote of the whole document.
+    extended = {split: np.hstack([L, document_label_matrix(
+        [s.tokens for s in splits[split]], documents[split][1], majority_vote(L, cardinality))])
+        for split, L in sentence_level.items()}
+    lengths = {split: [len(s) for s in sentences] for split, sentences in splits.items()}
+    # The label models see the training split's votes only; dev and test are labelled by the
     # fitted model, as a tagger's inputs would be.
-    model = fit_label_model(matrices["train"], len(TOKEN_CLASSES), args.label_model_epochs,
+    model = fit_label_model(matrices["train"], cardinality, args.label_model_epochs,
                             args.label_model_lr, args.seed, progress_bar=sys.stderr.isatty())
+    model_doc = fit_label_model(extended["train"], cardinality, args.label_model_epochs,
+                                args.label_model_lr, args.seed, progress_bar=sys.stderr.isatty())
+    hmm, history = fit_hmm(extended["train"], lengths["train"],
+                           majority_vote(extended["train"], cardinality), cardinality,
+                           iterations=args.hmm_iterations)
+    summary["hmm_log_likelihood"] = history
     for split, sentences in splits.items():
-        L = matrices[split]
+        L, X = matrices[split], extended[split]
         gold = token_gold_labels(token_frame(sentences))
         gold_tags = [list(s.ner) for s in sentences]
         entity_tokens = gold != ABSTAIN
@@ -111,19 +165,30 @@ def main(argv=None) -> dict:
         summary[f"weak/{split}/token_coverage"] = float((L != ABSTAIN).any(axis=1).mean()) if len(L) else 0.0
         summary[f"weak/{split}/entity_token_vote_coverage"] = (
             float((L[entity_tokens] != ABSTAIN).any(axis=1).mean()) if entity_tokens.any() else float("nan"))
-        predictions = {"majority": majority_vote(L, len(TOKEN_CLASSES)),
-                       "label_model": label_model_predict(model, L)}
+        summary[f"weak/{split}/entity_token_vote_coverage_doc"] = (
+            float((X[entity_tokens] != ABSTAIN).any(axis=1).mean()) if entity_tokens.any() else float("nan"))
+        predictions = {"majority": majority_vote(L, cardinality),
+                       "label_model": label_model_predict(model, L),
+                       "majority_doc": majority_vote(X, cardinality),
+                       "label_model_doc": label_model_predict(model_doc, X),
+                       "hmm_doc": hmm_predict(hmm, X, lengths[split])}
         for method, predicted in predictions.items():
             prefix = f"weak/{method}/{split}/"
             summary[prefix + "label_distribution"] = {
                 (TOKEN_CLASSES[int(k)] if k != "-1" else "O"): v
-                for k, v in label_distribution(predicted, len(TOKEN_CLASSES)).items()}
+                for k, v in label_distribution(predicted, cardinality).items()}
             for key, value in token_scores(predicted, gold, gold_tags).items():
                 summary[prefix + key] = value
             if split in WRITTEN:
                 path = write_conll(run.dir / "labels" / method / WRITTEN[split], sentences, predicted)
                 summary[prefix + "file"] = str(path)
                 print(f"wrote {path}")
+        if split == "train":
+            missed = missed_entities(sentences, predictions[MISSES_METHOD])
+            summary["misses_method"] = MISSES_METHOD
+            for name, counts in missed.items():
+                summary[f"misses/train/{name}"] = [[text, n] for text, n in counts.most_common(MISSES_SHOWN)]
+                summary[f"misses/train/{name}_entities"] = sum(counts.values())
 
     rows = score_rows(summary)
     print("\nWeak labels against gold (seqeval strict IOB2 entity scores; the label model was "
