@@ -31,12 +31,27 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def autocast_context(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA when enabled; a no-op context elsewhere (CPU stays float32)."""
+    """bf16 autocast on `device` when enabled (CUDA, or a CPU that the caller chose to run in bf16:
+    see `use_bf16`); a no-op context otherwise."""
     import contextlib
 
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def use_bf16(args, device: torch.device) -> bool:
+    """Whether a run trains under bf16 autocast: on CUDA unless --no-bf16; on the CPU only with
+    --cpu-bf16 (common.cli.add_accel_args), which pays on CPUs with AMX or AVX512-BF16 units."""
+    if device.type == "cuda":
+        return bool(args.bf16)
+    return device.type == "cpu" and bool(getattr(args, "cpu_bf16", False)) and bool(args.bf16)
+
+
+def use_channels_last(args, device: torch.device) -> bool:
+    """Channels-last goes with bf16 autocast: on CUDA unless --no-channels-last, on the CPU with
+    --cpu-bf16 (oneDNN's bf16 convolutions want that layout)."""
+    return bool(args.channels_last) and (device.type == "cuda" or use_bf16(args, device))
 
 
 def keep_freed_memory() -> bool:

@@ -28,7 +28,7 @@ from common.checkpoint import resume_if_requested, save_checkpoint
 from common.cli import (HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults,
                         positive_int)
 from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset
-from common.device import autocast_context
+from common.device import autocast_context, use_bf16, use_channels_last
 from common.distributed import (DistContext, all_reduce_sum, cleanup, print0, setup_distributed, sync_buffers,
                                 wrap_model)
 from common.divergence import check_finite_loss
@@ -139,7 +139,7 @@ def make_loaders(data: TaskData, args: argparse.Namespace, ctx: DistContext) -> 
     val and test are cut here into disjoint strided shards (every image counted exactly once over
     all ranks) and evaluated without DDP, so ranks may hold different numbers of batches."""
     mean, std = MEAN_STD[data.dataset]
-    channels_last = args.channels_last and ctx.device.type == "cuda"
+    channels_last = use_channels_last(args, ctx.device)
     shard = slice(ctx.rank, None, ctx.world_size)
     train = ImageLoader(data.train.images, data.train.labels, args.bs, shuffle=True, augment=args.augment,
                         mean=mean, std=std, device=ctx.device, seed=args.seed, rank=ctx.rank,
@@ -265,12 +265,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for data in stages) + f" | {args.model}, {args.epochs} epochs per stage, batch {args.bs}, "
         f"Adam lr {args.lr:g} | device {ctx.device}, {ctx.world_size} process(es) | run {run.dir}", ctx=ctx)
 
-    bf16 = args.bf16 and ctx.device.type == "cuda"
+    bf16 = use_bf16(args, ctx.device)
     loaders = [make_loaders(data, args, ctx) for data in stages]
     checkpoint_dir = run.dir / "checkpoints"
     net = TransferNet(BACKBONES[args.model](), {data.task.tag: data.train.num_classes for data in stages})
     net = net.to(ctx.device)
-    if args.channels_last and ctx.device.type == "cuda":
+    if use_channels_last(args, ctx.device):
         net = net.to(memory_format=torch.channels_last)
     # Over every head: heads outside the stage's network get no gradient, so Adam leaves them be.
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)

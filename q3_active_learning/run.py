@@ -26,7 +26,8 @@ from tqdm import tqdm
 from common.checkpoint import resume_if_requested, save_checkpoint
 from common.cli import HelpFormatter, add_accel_args, add_common_args, entry_point, fill_defaults
 from common.data.images import MEAN_STD, ImageLoader, ImageSet, load_images
-from common.device import autocast_context, pick_device
+from common.device import autocast_context, pick_device, use_channels_last
+from common.device import use_bf16 as bf16_on
 from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.seed import seed_everything
@@ -224,8 +225,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     seed_everything(args.seed)
     device = pick_device(args.device)
-    use_bf16 = args.bf16 and device.type == "cuda"
-    channels_last = args.channels_last and device.type == "cuda"
+    use_bf16 = bf16_on(args, device)
+    channels_last = use_channels_last(args, device)
     data_name, pool, val, test = load_data(args)
     mean, std = MEAN_STD[data_name]
     tag = f"[{args.dataset}|{args.method}]"

@@ -28,7 +28,7 @@ from common.cli import (HelpFormatter, add_accel_args, add_common_args, add_thre
                         fill_defaults)
 from common.data.images import (MEAN_STD, ImageLoader, ImageSet, load_images, stratified_subset,
                                  train_val_split)
-from common.device import autocast_context, pick_device
+from common.device import autocast_context, pick_device, use_bf16, use_channels_last
 from common.divergence import check_finite_loss
 from common.errors import DataError
 from common.report import text_table
@@ -228,7 +228,7 @@ def loader_for(image_set: ImageSet, args: argparse.Namespace, device: torch.devi
     mean, std = MEAN_STD[args.dataset]
     return ImageLoader(image_set.images, image_set.labels, args.bs if train else EVAL_BATCH_SIZE,
                        shuffle=train, augment=train and args.augment, mean=mean, std=std, device=device,
-                       seed=args.seed, channels_last=args.channels_last and device.type == "cuda")
+                       seed=args.seed, channels_last=use_channels_last(args, device))
 
 
 # ---- train / evaluate --------------------------------------------------------------------------
@@ -292,13 +292,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tag = args.dataset.upper()
 
     model = LeNet5(args.conv1, args.conv2, args.fc1, args.fc2, num_classes=num_classes).to(device)
-    if args.channels_last and device.type == "cuda":
+    if use_channels_last(args, device):
         model = model.to(memory_format=torch.channels_last)
     num_params = sum(p.numel() for p in model.parameters())
     optimizer = build_optimizer(args, model.parameters())
     loss_fn = LOSSES[args.loss]
     step_model = torch.compile(model) if args.compile else model
-    bf16 = args.bf16 and device.type == "cuda"
+    bf16 = use_bf16(args, device)
 
     run = start_run(args, project=PROJECT, question=QUESTION, default_name=run_name(args),
                     extra_config={"config_id": config_id(args), "num_params": num_params})

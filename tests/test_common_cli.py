@@ -110,3 +110,22 @@ def test_fill_defaults_smoke_values_unless_given(argv, expected):
     p.add_argument("--bs", type=int, default=None)
     args = fill_defaults(p.parse_args(argv), {"epochs": 100, "bs": 64}, {"epochs": 3, "bs": 64})
     assert (args.epochs, args.bs) == expected
+
+
+def test_bf16_and_channels_last_on_cuda_by_default_on_the_cpu_only_when_asked():
+    from common.cli import add_accel_args
+    from common.device import autocast_context, use_bf16, use_channels_last
+
+    parser = add_accel_args(argparse.ArgumentParser())
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    plain, asked = parser.parse_args([]), parser.parse_args(["--cpu-bf16"])
+    assert (use_bf16(plain, cuda), use_channels_last(plain, cuda)) == (True, True)
+    assert (use_bf16(plain, cpu), use_channels_last(plain, cpu)) == (False, False)
+    assert (use_bf16(asked, cpu), use_channels_last(asked, cpu)) == (True, True)
+    no_bf16 = parser.parse_args(["--cpu-bf16", "--no-bf16"])
+    assert (use_bf16(no_bf16, cpu), use_channels_last(no_bf16, cpu)) == (False, False)
+    layer = torch.nn.Linear(4, 4)
+    with autocast_context(cpu, use_bf16(asked, cpu)):
+        assert layer(torch.ones(2, 4)).dtype == torch.bfloat16
+    with autocast_context(cpu, use_bf16(plain, cpu)):
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
