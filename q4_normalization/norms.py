@@ -148,6 +148,7 @@ class _MixedNormalize(torch.autograd.Function):
 
 
 @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+@torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
 def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Tensor, groups: int,
               over_batch: tuple[bool, ...], eps: float = 1e-5, mix: bool = False) -> tuple[torch.Tensor, ...]:
     """sum_k weights[k] * normalize_k(x) + bias for x (N, C, *) and per-channel (C,) weights/bias.
@@ -156,7 +157,7 @@ def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Te
     over the batch where over_batch[k]. Returns (y, mean, var): y shaped like x, and grouping 0's
     mean and biased variance per group (flattened, no gradient). With `mix` (two groupings),
     `weights` is (gamma, rho) and the groupings get gamma * rho and gamma * (1 - rho). Under CUDA
-    autocast it runs in float32, as torch's own layer_norm and group_norm do."""
+    autocast (CUDA or CPU) it runs in float32, as torch's own layer_norm and group_norm do."""
     if mix and (len(weights) != 2 or len(over_batch) != 2):
         raise ValueError("normalize(mix=True) takes weights (gamma, rho) and two groupings")
     return _MixedNormalize.apply(x, bias, groups, tuple(over_batch), eps, mix, *weights)

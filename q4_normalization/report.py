@@ -39,7 +39,7 @@ def parse_args(argv=None):
     parser.add_argument("--runs-dir", default="runs", help="root folder of the run folders")
     parser.add_argument("--out", default="reports/q4.md", help="markdown report to write")
     parser.add_argument("--batch-size", type=int, default=128, help="batch size of the main table")
-    parser.add_argument("--recipe", default="auto", choices=["auto", "report", "modern", "cpu"],
+    parser.add_argument("--recipe", default="auto", choices=["auto", "report", "modern", "cpu", "converge"],
                         help="recipe of the main tables (train.py --recipe); auto: the recipe of most "
                              "batch-128 runs (report first on a tie). Modern-recipe runs also get a "
                              "section of their own when the main recipe is another")
@@ -290,6 +290,63 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
     return rows
 
 
+def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
+    """The converge recipe's learning-rate sweep (the whole wsd rule on a training subset): per norm
+    and lr, the best validation accuracy at the end and at the end of the constant phase (the
+    plateau that started the cool-down), the picks at both points, the epochs and the wall time.
+    The two picks agreeing says that the ranking no longer moves with more training."""
+    if not sweep:
+        return []
+    scores = sweep_scores(sweep)
+    at_plateau: dict[str, dict[float, float]] = {}
+    epochs: dict[str, dict[float, str]] = {}
+    for run in sweep:
+        norm, lr = run.config["norm"], float(run.config["lr"])
+        epoch_axis, val = run.series("epoch", "val_accuracy")
+        plateau = run.summary.get("cooldown_after_epoch") or (max(epoch_axis) if epoch_axis else 0)
+        before = [v for e, v in zip(epoch_axis, val) if e <= plateau]
+        score = -1.0 if run.summary.get("diverged") or not before else max(before)
+        at_plateau.setdefault(norm, {})[lr] = score
+        epochs.setdefault(norm, {})[lr] = f"{plateau}+{run.summary.get('epochs_run', 0) - plateau}"
+    grid = sorted({lr for per_norm in scores.values() for lr in per_norm})
+    rows, moved = [], []
+    for norm in [n for n in ORDER if n in scores]:
+        cells = []
+        for lr in grid:
+            if lr not in scores[norm]:
+                cells.append("—")
+            elif scores[norm][lr] < 0:
+                cells.append("diverged")
+            else:
+                cells.append(f"{100 * scores[norm][lr]:.2f} ({100 * at_plateau[norm][lr]:.2f}; "
+                             f"{epochs[norm][lr]})")
+        final_pick, plateau_pick = pick(scores[norm]), pick(at_plateau[norm])
+        rows.append([NORM_NAMES[norm], *cells, f"{final_pick:g}", f"{plateau_pick:g}"])
+        if final_pick != plateau_pick:
+            moved.append(NORM_NAMES[norm])
+    images = sorted({run.summary["train_images"] for run in sweep if "train_images" in run.summary})
+    seconds = [wall_time_s(run) for run in sweep]
+    total_h = sum(s for s in seconds if s is not None) / 3600
+    edge = [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in scores.items()
+            if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+    lines = ["## Learning-rate sweep of the `converge` recipe\n",
+             f"Each norm's peak learning rate for `--recipe converge`, picked on validation accuracy "
+             f"(the test split is not scored) from runs of the recipe's whole rule (warm-up, the peak "
+             f"until validation accuracy plateaus, the linear cool-down) on "
+             f"{'/'.join(str(i) for i in images)} training images. A cell: best validation accuracy "
+             f"(%), then in brackets the best before the cool-down began, and epochs at the peak + "
+             f"epochs of cool-down. {len(sweep)} runs, {total_h:.1f} hours of wall time added up.\n",
+             markdown_table(["normalization", *(f"lr {lr:g}" for lr in grid), "pick",
+                             "pick before cool-down"], rows), ""]
+    lines.append("- The pick before the cool-down and at the end " + (
+        f"differ for {', '.join(moved)}: the ranking still moved during the cool-down." if moved else
+        "agree for every norm: the ranking of the learning rates did not change over the cool-down."))
+    lines.append("- " + (f"Picked at an end of the lrs tried, so a better lr may lie beyond it: "
+                         f"{', '.join(edge)}." if edge else
+                         "Every pick lies inside the lrs tried (the grid was widened until it did)."))
+    return lines + [""]
+
+
 def wall_time_sentence(runs: list[RunRecord]) -> str:
     """The tables' runs: their wall times added up, and the time from the first start to the last end
     (shorter than the sum when runs went side by side; longer when the study stood stopped)."""
@@ -415,7 +472,7 @@ def main(argv=None) -> Path:
                                 for epochs, images in budgets)
         parts += ["## Learning-rate sweep\n",
                   f"Validation accuracy (best epoch) of the sweep runs that picked each norm's peak "
-                  f"learning rate for the `{args.recipe}` recipe ({budget_text}; the test split is not "
+                  f"learning rate for the `cpu` recipe ({budget_text}; the test split is not "
                   f"scored). torch's BatchNorm2d takes BatchNorm's pick.\n",
                   sweep_table(sweep_scores(sweep))]
         scores = sweep_scores(sweep)
@@ -425,6 +482,9 @@ def main(argv=None) -> Path:
             parts.append(f"Picked at an end of their grid, so a better lr may lie beyond it: "
                          f"{', '.join(edge)}.")
         parts.append("")
+    converge_sweep = load_runs(str(Path(args.runs_dir) / "q4_lr_sweep_converge" / "q4_normalization" / "*"))
+    parts += converge_sweep_section(converge_sweep)
+    sweep = sweep + converge_sweep
     if modern_keys and args.recipe != "modern":
         parts += ["## Modern recipe (`--recipe modern`)\n",
                   split_table(groups, modern_keys, "test", with_report=True)]

@@ -2,11 +2,16 @@
 
     python -m q4_normalization.select_lr --sweep-dir runs/q4_lr_sweep            # the table
     python -m q4_normalization.select_lr --sweep-dir runs/q4_lr_sweep --norm gn  # prints the lr
+    python -m q4_normalization.select_lr --sweep-dir runs/q4_lr_sweep --norm gn --widen  # next lr
 
 The sweep (scripts/reproduce_q4.sh --recipe cpu) trains each norm briefly at every lr of a grid;
 the runs live under `<sweep-dir>/q4_normalization/`. A norm's pick is the lr whose run reached
 the highest validation accuracy (its best epoch); a diverged run counts as the lowest, and a tie
 goes to the smaller lr. The test split plays no part (the sweep runs do not evaluate it).
+
+`--widen` prints the lr a widening grid tries next for a norm whose pick lies at an edge of the
+lrs tried (twice the largest, or half the smallest), and nothing once the pick lies inside the
+grid: scripts/reproduce_q4.sh --recipe converge widens until every pick is inside.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--sweep-dir", required=True, help="--out-dir of the sweep runs")
     parser.add_argument("--norm", default=None, help="print only this norm's chosen lr")
+    parser.add_argument("--widen", action="store_true",
+                        help="with --norm: print the next lr to try if the pick is at an edge of the grid")
     return parser.parse_args(argv)
 
 
@@ -39,6 +46,18 @@ def sweep_scores(runs: list[RunRecord]) -> dict[str, dict[float, float]]:
 def pick(lr_scores: dict[float, float]) -> float:
     """The lr with the highest score; the smaller lr on a tie."""
     return max(sorted(lr_scores), key=lambda lr: (lr_scores[lr], -lr))
+
+
+def next_lr(lr_scores: dict[float, float]) -> float | None:
+    """Twice the largest lr when the pick is the largest, half the smallest when it is the
+    smallest (a diverged run scores lowest, so a pick next to one is not widened past it); None
+    when the pick lies inside the grid."""
+    chosen, tried = pick(lr_scores), sorted(lr_scores)
+    if chosen == tried[-1] and lr_scores[chosen] >= 0:
+        return 2 * chosen
+    if chosen == tried[0] and len(tried) > 1:
+        return chosen / 2
+    return None
 
 
 def sweep_table(scores: dict[str, dict[float, float]]) -> str:
@@ -60,6 +79,11 @@ def main(argv=None) -> dict[str, float]:
     if args.norm is not None:
         if args.norm not in scores:
             raise DataError(f"no finished sweep run of norm {args.norm} under {folder}")
+        if args.widen:
+            following = next_lr(scores[args.norm])
+            if following is not None:
+                print(f"{following:g}")
+            return {args.norm: following}
         chosen = pick(scores[args.norm])
         print(f"{chosen:g}")
         return {args.norm: chosen}

@@ -32,7 +32,7 @@ from common.checkpoint import load_checkpoint, resume_if_requested, save_checkpo
 from common.cli import (HelpFormatter, add_accel_args, add_common_args, add_threads_arg, entry_point, fail,
                         fill_defaults)
 from common.data.images import BUILTIN_DATASETS, MEAN_STD, ImageLoader, load_images, train_val_split
-from common.device import autocast_context, keep_freed_memory
+from common.device import autocast_context, keep_freed_memory, use_bf16, use_channels_last
 from common.distributed import (DistContext, all_reduce_sum, broadcast_object, cleanup, print0,
                                 setup_distributed, sync_buffers, wrap_model)
 from common.divergence import check_finite_loss
@@ -88,11 +88,22 @@ RECIPES = {
     "cpu": {"epochs": 15, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
             "label_smoothing": 0.1, "warmup": 0.1, "decay_norm_bias": False, "lr_scaling": "linear",
             "compile": True},
+    # Training to convergence on a CPU (q4_normalization/README.md, "The convergence recipe"): the
+    # cpu recipe's regularisation, with a schedule whose length is not fixed in advance (wsd: warm-up,
+    # a constant peak lr until validation accuracy plateaus, then a linear cool-down to 0; at most
+    # 60 epochs), and bf16 autocast on the CPU, which halves a step's time on AMX hardware.
+    "converge": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
+                 "label_smoothing": 0.1, "warmup": 0.0, "decay_norm_bias": False, "lr_scaling": "linear",
+                 "compile": True, "cpu_bf16": True},
 }
 # The cpu recipe's peak learning rate per norm at batch 128, picked on validation accuracy by the
 # learning-rate sweep of scripts/reproduce_q4.sh (q4_normalization/select_lr.py; the sweep's runs
 # are in results/runs/q4_lr_sweep, and a test checks these are its picks). torch_bn takes bn's.
 CPU_LR = {"nn": 0.02, "bn": 0.2, "torch_bn": 0.2, "in": 0.1, "bin": 0.2, "ln": 0.05, "gn": 0.1}
+# The converge recipe's peak learning rate per norm at batch 128: until its own sweep (the full wsd
+# rule on 10,000 training images, scripts/reproduce_q4.sh --recipe converge) has picked, the cpu
+# recipe's picks. reproduce_q4.sh always passes the sweep's pick explicitly.
+CONVERGE_LR = dict(CPU_LR)
 LR_REFERENCE_BATCH = 128
 DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
             "probe_size": 256}
@@ -101,7 +112,8 @@ SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, 
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
 RESUME_MUST_MATCH = ("norm", "bs", "n", "r", "groups", "recipe", "lr", "schedule", "lr_gamma", "milestones",
                      "weight_decay", "dataset", "val_size", "train_size", "seed", "split_seed", "smoke",
-                     "augment", "label_smoothing", "warmup", "decay_norm_bias", "lr_scaling")
+                     "augment", "label_smoothing", "warmup", "decay_norm_bias", "lr_scaling", "cpu_bf16",
+                     "warmup_epochs", "plateau_patience", "plateau_window", "cooldown")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -120,8 +132,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "lr per norm)")
     parser.add_argument("--lr", type=float, default=None,
                         help="initial learning rate (default: the recipe's per norm)")
-    parser.add_argument("--schedule", default=None, choices=["constant", "exponential", "step", "cosine"],
-                        help="learning-rate schedule (default: the recipe's per norm)")
+    parser.add_argument("--schedule", default=None,
+                        choices=["constant", "exponential", "step", "cosine", "wsd"],
+                        help="learning-rate schedule (default: the recipe's per norm); wsd: linear warm-up "
+                             "over --warmup-epochs, the peak lr until the smoothed validation accuracy "
+                             "has not improved for --plateau-patience epochs, then a linear cool-down to 0 "
+                             "over --cooldown times the epochs run so far, and stop (cut short so as to end "
+                             "by --epochs)")
     parser.add_argument("--lr-gamma", type=float, default=None,
                         help="decay factor of exponential/step schedules")
     parser.add_argument("--milestones", type=int, nargs="*", default=None,
@@ -137,6 +154,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None,
                         help="cosine schedule: linear warm-up over this fraction of all steps "
                              "(default 0.1 cpu, 0 otherwise)")
+    parser.add_argument("--warmup-epochs", type=float, default=2.0,
+                        help="wsd schedule: epochs of linear warm-up from 0 to the peak lr (default 2)")
+    parser.add_argument("--plateau-patience", type=int, default=4,
+                        help="wsd schedule: epochs without a new best of the smoothed validation accuracy "
+                             "that start the cool-down (default 4)")
+    parser.add_argument("--plateau-window", type=int, default=3,
+                        help="wsd schedule: the validation accuracy is smoothed by a trailing mean over "
+                             "this many epochs before the plateau test (default 3; 1 = raw)")
+    parser.add_argument("--cooldown", type=float, default=0.25,
+                        help="wsd schedule: cool-down length as a fraction of the epochs run before it, "
+                             "rounded up, at least 2 (default 0.25)")
     parser.add_argument("--label-smoothing", type=float, default=None,
                         help="label smoothing of the training loss (default 0.1 cpu, 0 otherwise)")
     parser.add_argument("--decay-norm-bias", default=None, action=argparse.BooleanOptionalAction,
@@ -172,7 +200,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_common_args(parser)
     add_accel_args(parser)
     add_threads_arg(parser, why=". Two 1-thread runs side by side beat one 2-thread run on a 2-core CPU")
-    parser.set_defaults(compile=None)  # the recipe's (on for cpu, off otherwise and under --smoke)
+    # The recipe's: compile on for cpu/converge (off under --smoke), CPU bf16 on for converge.
+    parser.set_defaults(compile=None, cpu_bf16=None)
     args = parser.parse_args(argv)
     if args.compile is None and args.smoke:
         args.compile = False
@@ -190,6 +219,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--warmup and --label-smoothing must be in [0, 1)")
     if min(args.bs, args.n, args.r, args.epochs, args.probe_size) < 1 or args.lr <= 0:
         parser.error("--bs, --n, --r, --epochs, --probe-size and --lr must be positive")
+    if args.cpu_bf16 is None:
+        args.cpu_bf16 = False
+    if args.warmup_epochs < 0 or min(args.plateau_patience, args.plateau_window) < 1 \
+            or not 0 < args.cooldown <= 1:
+        parser.error("--warmup-epochs must be >= 0, --plateau-patience and --plateau-window >= 1, "
+                     "--cooldown in (0, 1]")
     if args.patience < 0 or args.val_size < 1:
         parser.error("--patience must be >= 0 and --val-size >= 1")
     if 16 % args.groups or (args.norm == "gn" and args.groups < 1):
@@ -203,6 +238,8 @@ def preset_schedule(norm: str, recipe: str) -> Schedule:
         return Schedule(0.01 if norm == "nn" else 0.1, "cosine")
     if recipe == "cpu":
         return Schedule(CPU_LR[norm], "cosine")
+    if recipe == "converge":
+        return Schedule(CONVERGE_LR[norm], "wsd")
     return REPORT_SCHEDULES[norm]
 
 
@@ -211,10 +248,18 @@ def peak_lr(args: argparse.Namespace) -> float:
     return args.lr * (args.bs / LR_REFERENCE_BATCH if args.lr_scaling == "linear" else 1.0)
 
 
-def learning_rate(args: argparse.Namespace, epoch: int, progress: float = 0.0) -> float:
+def learning_rate(args: argparse.Namespace, epoch: int, progress: float = 0.0,
+                  cooldown: tuple[int, int] | None = None) -> float:
     """The lr for `epoch` (1-based); `progress` in [0, 1) is the fraction of the epoch done. The
-    cosine schedule rises linearly over the first `--warmup` fraction of training, then decays."""
+    cosine schedule rises linearly over the first `--warmup` fraction of training, then decays.
+    The wsd schedule rises linearly over `--warmup-epochs`, stays at the peak, and once a plateau
+    has set `cooldown` = (last epoch at the peak, cool-down epochs) falls linearly to 0."""
     lr = peak_lr(args)
+    if args.schedule == "wsd":
+        done = epoch - 1 + progress
+        if cooldown is not None and epoch > cooldown[0]:
+            return lr * max(0.0, 1 - (done - cooldown[0]) / cooldown[1])
+        return lr * min(1.0, done / args.warmup_epochs) if args.warmup_epochs else lr
     if args.schedule == "exponential":
         return lr * args.lr_gamma ** (epoch - 1)
     if args.schedule == "step":
@@ -225,6 +270,37 @@ def learning_rate(args: argparse.Namespace, epoch: int, progress: float = 0.0) -
             return lr * done / args.warmup
         return 0.5 * lr * (1 + math.cos(math.pi * (done - args.warmup) / (1 - args.warmup)))
     return lr
+
+
+def smoothed(values: list[float], window: int) -> list[float]:
+    """The mean of each value with the up to `window` - 1 before it (a trailing moving average)."""
+    return [sum(values[max(0, i + 1 - window):i + 1]) / (i + 1 - max(0, i + 1 - window))
+            for i in range(len(values))]
+
+
+def epochs_since_best(values: list[float], window: int) -> int:
+    """Epochs since the smoothed validation accuracy last reached a new best (0: it just did)."""
+    series = smoothed(values, window)
+    best = max(range(len(series)), key=lambda i: (series[i], i))  # the latest of equal bests
+    return len(series) - 1 - best
+
+
+def cooldown_plan(args: argparse.Namespace, val_accuracies: list[float]) -> tuple[int, int] | None:
+    """wsd, after epoch len(val_accuracies): whether to start the cool-down and how, as (this epoch,
+    cool-down epochs). It starts when the validation accuracy, smoothed over --plateau-window epochs,
+    has not reached a new best for --plateau-patience epochs, or when a cool-down started any later
+    would not end by --epochs (it is then cut to the epochs left); None: stay at the peak.
+
+    Why smoothed: at a high constant learning rate the validation accuracy jumps by several points
+    from one epoch to the next, so "no new best for 4 epochs" of the raw values is often a lucky
+    early high, not a plateau (a sweep run stopped at 45% training accuracy that way)."""
+    epoch = len(val_accuracies)
+    length = max(2, math.ceil(args.cooldown * epoch))
+    plateau = epoch > args.warmup_epochs and \
+        epochs_since_best(val_accuracies, args.plateau_window) >= args.plateau_patience
+    if plateau or epoch + length >= args.epochs:
+        return epoch, max(1, min(length, args.epochs - epoch))
+    return None
 
 
 # ---- data --------------------------------------------------------------------------------------
@@ -267,7 +343,7 @@ def eval_loader(image_set: Any, args: argparse.Namespace, ctx: DistContext,
     mean, std = MEAN_STD[args.dataset]
     return ImageLoader(image_set.images[part], image_set.labels[part], EVAL_BATCH_SIZE, shuffle=False,
                        augment=False, mean=mean, std=std, device=ctx.device,
-                       channels_last=args.channels_last and ctx.device.type == "cuda")
+                       channels_last=use_channels_last(args, ctx.device))
 
 
 # ---- helpers -----------------------------------------------------------------------------------
@@ -317,8 +393,9 @@ def confusion_to_pairs(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torch.optim.Optimizer,
                     args: argparse.Namespace, epoch: int, num_classes: int, ctx: DistContext, run: Any,
-                    bf16: bool) -> tuple[float, float]:
-    """One pass over `loader`; returns (mean loss, accuracy) over every rank's examples."""
+                    bf16: bool, cooldown: tuple[int, int] | None = None) -> tuple[float, float]:
+    """One pass over `loader`; returns (mean loss, accuracy) over every rank's examples. `cooldown`:
+    the wsd schedule's, when it has started (learning_rate)."""
     model.train()
     # Sums stay on the device: reading them each step would be a CPU-GPU sync point.
     loss_sum = torch.zeros((), dtype=torch.float64, device=ctx.device)
@@ -327,9 +404,9 @@ def train_one_epoch(model: torch.nn.Module, loader: ImageLoader, optimizer: torc
     steps = len(loader)
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not (ctx.is_main and sys.stderr.isatty()))
     for step, (images, labels) in enumerate(bar):
-        if args.schedule == "cosine":
+        if args.schedule in ("cosine", "wsd"):
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(args, epoch, step / steps)
+                group["lr"] = learning_rate(args, epoch, step / steps, cooldown)
         with autocast_context(ctx.device, bf16):
             logits = model(images)
             loss = F.cross_entropy(logits.float(), labels, label_smoothing=args.label_smoothing)
@@ -449,8 +526,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.r < num_classes:
         fail(f"--r {args.r} is smaller than the {num_classes} classes of {args.dataset}", status=2)
     tag = args.dataset.upper()
-    bf16 = args.bf16 and ctx.device.type == "cuda"
-    channels_last = args.channels_last and ctx.device.type == "cuda"
+    bf16 = use_bf16(args, ctx.device)
+    channels_last = use_channels_last(args, ctx.device)
 
     net = ResNet(args.n, args.r, args.norm, args.groups).to(ctx.device)
     if channels_last:
@@ -477,7 +554,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            f"{ctx.world_size} process(es) | run {run.dir}", ctx=ctx)
 
     # State that crosses epochs; it travels in every checkpoint.
-    state: dict[str, Any] = {"best_accuracy": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state: dict[str, Any] = {"best_accuracy": -1.0, "best_epoch": 0, "bad_epochs": 0, "history": [],
+                             "cooldown": None}
     start_epoch = 1
     if resume is not None:
         state, start_epoch = resume["extra"], resume["epoch"] + 1
@@ -508,13 +586,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for epoch in range(start_epoch, args.epochs + 1):
         if args.patience and state["bad_epochs"] >= args.patience:
             break  # early stopping: no better val accuracy for `patience` epochs
-        lr = learning_rate(args, epoch)
+        cooldown = tuple(state["cooldown"]) if state.get("cooldown") else None
+        if cooldown is not None and epoch > sum(cooldown):
+            break  # wsd: the cool-down has ended
+        lr = learning_rate(args, epoch, 0.0, cooldown)
         for group in optimizer.param_groups:
             group["lr"] = lr
         train_loader.set_epoch(epoch)
         epoch_start = time.time()
         loss, accuracy = train_one_epoch(model, train_loader, optimizer, args, epoch, num_classes, ctx, run,
-                                         bf16)
+                                         bf16, cooldown)
         lr = optimizer.param_groups[0]["lr"]  # per-step schedules: the lr of the epoch's last step
         sync_buffers(model, ctx)
         val = evaluate(model, val_loader, num_classes, ctx, bf16)
@@ -536,6 +617,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             state.update(best_accuracy=val["accuracy"], best_epoch=epoch, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
+        if args.schedule == "wsd" and cooldown is None:
+            val_accuracies = [h["val_accuracy"] for h in state["history"] if h["epoch"] > 0]
+            state["cooldown"] = cooldown_plan(args, val_accuracies)
+            if state["cooldown"] is not None:
+                cause = "epoch cap" if epoch + state["cooldown"][1] >= args.epochs else "plateau"
+                print0(f"[{tag}] cool-down over epochs {epoch + 1}-{sum(state['cooldown'])} ({cause})",
+                       ctx=ctx)
         if ctx.is_main:
             if improved:
                 save_checkpoint(checkpoint_dir / "best.pt", net, None, None, epoch, val["accuracy"], args)
@@ -564,6 +652,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "depth": 6 * args.n + 2, "parameters": parameters, "diverged": False,
         "best_epoch": best["epoch"], "epochs_run": epochs_run,
         "stopped_early": epochs_run < args.epochs,
+        "cooldown_after_epoch": state["cooldown"][0] if state.get("cooldown") else None,
+        "bf16": bf16,
         "train_images": len(splits.train), "val_images": len(splits.val), "test_images": len(splits.test),
         "train_time_s": time.time() - started, "world_size": ctx.world_size, "ranks_agree": agree,
     }

@@ -2,7 +2,8 @@
 # Q4: the seven normalization variants at batch 128, BatchNorm and GroupNorm at batch 8, then
 # reports/q4.md (tables, error curves, feature-distribution figures, ranking).
 #
-#   bash scripts/reproduce_q4.sh --recipe cpu --jobs 2 --out-dir ../studies   # the results/ table
+#   bash scripts/reproduce_q4.sh --recipe cpu --jobs 2 --out-dir ../studies   # the 15-epoch table
+#   bash scripts/reproduce_q4.sh --recipe converge --jobs 1 --out-dir ../studies   # to convergence
 #   bash scripts/reproduce_q4.sh              # CIFAR-10 under data/ (40k/10k/10k), report schedules
 #   bash scripts/reproduce_q4.sh --smoke      # built-in data, ResNet-8, 2 epochs: about 2 minutes on a CPU
 #   bash scripts/reproduce_q4.sh --recipe modern --device cuda   # extra flags go to every run
@@ -11,6 +12,12 @@
 # --recipe cpu first sweeps each norm's peak learning rate (2 epochs on 10,000 training images
 # per lr, scored on validation accuracy; torch_bn takes bn's pick, so that the two differ only in
 # the implementation) and trains the table's rows with the picks (q4_normalization/select_lr.py).
+#
+# --recipe converge sweeps each norm's peak lr with the recipe's whole rule (warm-up, the peak until
+# validation accuracy plateaus, a linear cool-down; at most 60 epochs) on 10,000 training images,
+# from a grid of the cpu recipe's pick x 1/2, 1, 2, widened (x 2 past the largest, / 2 past the
+# smallest) while a pick lies at the grid's edge, at most three times; then trains the rows with
+# the picks. Scored on validation accuracy; the test split is not evaluated.
 #
 # Stopped and started again (a killed process, a machine that went away), the script carries on:
 # every run goes with `--resume auto`, so a finished run is left as it is and an unfinished one
@@ -49,7 +56,39 @@ run() {  # run <log name> <out dir> <train.py flags...>
 }
 
 declare -A LR=()
-if [[ "$RECIPE" == cpu ]]; then
+if [[ "$RECIPE" == converge ]]; then
+    # ---- learning-rate sweep under the whole rule, on a subset: validation accuracy only ----
+    SWEEP="$RUNS/q4_lr_sweep_converge"
+    SWEEP_SIZE=(--train-size 10000)
+    [[ ${#SMOKE[@]} -gt 0 ]] && SWEEP_SIZE=(--epochs 3)
+    declare -A START=([nn]=0.02 [bn]=0.2 [in]=0.1 [bin]=0.2 [ln]=0.05 [gn]=0.1)  # the cpu recipe's picks
+    sweep_run() {  # sweep_run NORM LR
+        run "sweep-$1-lr$2" "$SWEEP" --norm "$1" --bs 128 --lr "$2" "${SWEEP_SIZE[@]}" --no-eval-test \
+            --run-name "sweep-$1-lr$2"
+    }
+    for norm in "${SWEEP_NORMS[@]}"; do
+        for lr in $(python -c "p = ${START[$norm]}; print(f'{p / 2:g} {p:g} {2 * p:g}')"); do
+            sweep_run "$norm" "$lr"
+        done
+    done
+    wait_all
+    for _round in 1 2 3; do
+        widened=0
+        for norm in "${SWEEP_NORMS[@]}"; do
+            lr=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm" --widen)
+            [[ -z "$lr" ]] && continue
+            sweep_run "$norm" "$lr"
+            widened=1
+        done
+        wait_all
+        [[ $widened == 0 ]] && break
+    done
+    python -m q4_normalization.select_lr --sweep-dir "$SWEEP" | tee "$SWEEP/selected_lr.md"
+    for norm in "${SWEEP_NORMS[@]}"; do
+        LR[$norm]=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm")
+    done
+    LR[torch_bn]=${LR[bn]}
+elif [[ "$RECIPE" == cpu ]]; then
     # ---- learning-rate sweep: validation accuracy only, the test split is not scored ----
     SWEEP="$RUNS/q4_lr_sweep"
     SWEEP_SIZE=(--epochs 2 --train-size 10000)

@@ -201,3 +201,41 @@ def test_batch_8_verdict_names_the_norm_that_loses_more_beyond_two_standard_erro
     # drop 1 ± 6.7668; BN's minus GN's 39 ± sqrt(40 + 45.79) = 9.2623, beyond 2 x 9.26.
     assert ("Test accuracy lost from batch 128 to 8, BatchNorm's minus GroupNorm's: +39.00 ± 9.26 points, "
             "outside 2 standard errors: BatchNorm loses more.") in text
+
+
+def test_widening_grid_steps_past_an_edge_pick_and_stops_inside():
+    from q4_normalization.select_lr import next_lr
+
+    assert next_lr({0.1: 0.80, 0.2: 0.82, 0.4: 0.84}) == 0.8      # best at the top: try twice it
+    assert next_lr({0.05: 0.83, 0.1: 0.82, 0.2: 0.80}) == 0.025   # best at the bottom: half it
+    assert next_lr({0.05: 0.80, 0.1: 0.84, 0.2: 0.82}) is None    # inside: done
+    assert next_lr({0.1: 0.80, 0.2: 0.84, 0.4: -1.0}) is None     # the lr past the pick diverged
+    assert next_lr({0.1: 0.82, 0.2: 0.82}) == 0.05                # a tie goes to the smaller lr, an edge
+
+
+def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_path):
+    from common.report import RunRecord
+    from q4_normalization.report import converge_sweep_section
+
+    def record(norm, lr, vals, cooldown_after, diverged=False):
+        epochs = range(1, len(vals) + 1)
+        summary = ({"diverged": True} if diverged else
+                   {"val_accuracy": max(vals), "cooldown_after_epoch": cooldown_after,
+                    "epochs_run": len(vals), "train_images": 10000})
+        metrics = [{"epoch": e, "val_accuracy": v, "time": 1000.0 + 60 * e} for e, v in zip(epochs, vals)]
+        config = {"norm": norm, "lr": lr, "_provenance": {"started": "1970-01-01T00:16:40+0000"}}
+        return RunRecord(tmp_path / f"{norm}-{lr}", config, summary, metrics)
+
+    # bn: 0.1 leads before the cool-down (0.60 > 0.58), 0.2 after it (0.80 > 0.78): the ranking moved.
+    # gn: 0.1 leads at both points, inside its grid.
+    sweep = [record("bn", 0.1, [0.5, 0.6, 0.78], 2), record("bn", 0.2, [0.5, 0.58, 0.80], 2),
+             record("gn", 0.05, [0.4, 0.5, 0.6, 0.7], 3), record("gn", 0.1, [0.5, 0.6, 0.65, 0.75], 3),
+             record("gn", 0.2, [], None, diverged=True)]
+    text = "\n".join(converge_sweep_section(sweep))
+    assert "| BatchNorm | — | 78.00 (60.00; 2+1) | 80.00 (58.00; 2+1) | 0.2 | 0.1 |" in text
+    assert "| GroupNorm | 70.00 (60.00; 3+1) | 75.00 (65.00; 3+1) | diverged | 0.1 | 0.1 |" in text
+    assert "differ for BatchNorm" in text
+    assert "Picked at an end of the lrs tried, so a better lr may lie beyond it: BatchNorm (0.2)" in text
+    # Wall time: each run from its start (t = 1000 s) to its last line, 3, 3, 4 and 4 epochs of 60 s.
+    assert "5 runs, 0.2 hours of wall time added up" in text
+    assert converge_sweep_section([]) == []

@@ -328,3 +328,107 @@ def test_reproduce_script_killed_mid_study_ends_like_an_uninterrupted_study(tmp_
         clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
         assert clean(metrics(cut_dir)) == clean(metrics(whole_dir)), name
     assert (tmp_path / "cut" / "smoke" / "logs" / "q4-bn-bs128.log").exists()
+
+
+def test_wsd_schedule_warms_up_holds_the_peak_and_cools_down_linearly():
+    # Warm-up over 2 epochs from 0, the peak (0.2 at batch 128; x 8/128 at batch 8) until the
+    # plateau, then from the start of the epoch after it a linear fall to 0 over the cool-down.
+    args = train.parse_args(["--recipe", "converge", "--norm", "bn", "--lr", "0.2"])
+    assert (args.schedule, args.epochs, args.patience, args.cpu_bf16) == ("wsd", 60, 0, True)
+    assert train.learning_rate(args, 1, 0.0) == 0.0
+    assert train.learning_rate(args, 1, 0.5) == pytest.approx(0.05)    # a quarter of the way up
+    assert train.learning_rate(args, 2, 0.5) == pytest.approx(0.15)
+    assert train.learning_rate(args, 3, 0.0) == pytest.approx(0.2)
+    assert train.learning_rate(args, 30, 0.7) == pytest.approx(0.2)     # no plateau yet
+    cooldown = (20, 5)  # the peak up to epoch 20, then epochs 21-25 fall to 0
+    assert train.learning_rate(args, 20, 0.9, cooldown) == pytest.approx(0.2)
+    assert train.learning_rate(args, 21, 0.0, cooldown) == pytest.approx(0.2)
+    assert train.learning_rate(args, 23, 0.5, cooldown) == pytest.approx(0.2 * (1 - 2.5 / 5))
+    assert train.learning_rate(args, 25, 1.0, cooldown) == pytest.approx(0.0, abs=1e-15)
+    small = train.parse_args(["--recipe", "converge", "--norm", "bn", "--lr", "0.2", "--bs", "8"])
+    assert train.learning_rate(small, 3, 0.0) == pytest.approx(0.2 * 8 / 128)
+
+
+def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end_by_the_cap():
+    args = train.parse_args(["--recipe", "converge", "--norm", "gn"])  # window 3, patience 4, 25%, cap 60
+    assert train.smoothed([0.3, 0.6, 0.9, 0.3], 3) == pytest.approx([0.3, 0.45, 0.6, 0.6])
+    # Noisy but rising: the raw values have no new best for 4 epochs after the lucky 0.50, the
+    # 3-epoch means (0.40 0.43 0.44 0.46 0.47 ...) keep rising: no plateau.
+    rising = [0.30, 0.40, 0.50, 0.40, 0.42, 0.46, 0.45, 0.48, 0.49]
+    assert train.epochs_since_best(rising, 1) == 6
+    assert train.epochs_since_best(rising, 3) == 0
+    assert train.cooldown_plan(args, rising) is None
+    # Flat after epoch 5: the mean of epochs 4-6 (0.60) stays the best; four epochs later the
+    # cool-down starts, a quarter of the 10 epochs run, rounded up.
+    flat = [0.3, 0.4, 0.5, 0.6, 0.6, 0.6, 0.58, 0.59, 0.58, 0.59]
+    assert train.epochs_since_best(flat, 3) == 4
+    assert train.cooldown_plan(args, flat[:9]) is None
+    assert train.cooldown_plan(args, flat) == (10, 3)
+    assert train.cooldown_plan(args, [0.5, 0.4, 0.3, 0.2, 0.1]) == (5, 2)   # at least 2 epochs
+    steady = [i / 100 for i in range(48)]                                     # never a plateau
+    assert train.cooldown_plan(args, steady[:47]) is None                    # 47 + 12 < 60
+    assert train.cooldown_plan(args, steady) == (48, 12)                     # 48 + 12 = 60: ends at the cap
+    short = train.parse_args(["--recipe", "converge", "--norm", "gn", "--epochs", "10"])
+    assert train.cooldown_plan(short, steady[:8]) == (8, 2)
+    assert train.cooldown_plan(short, flat[:9]) == (9, 1)                   # cut to the epoch left
+
+
+def test_wsd_run_stops_after_its_cool_down_and_resumes_inside_it(tmp_path, monkeypatch):
+    # Plateau patience 1 on the raw validation accuracy and a cool-down of half the epochs before
+    # it, at most 6 epochs on built-in data: the cool-down starts after the first epoch without a
+    # better validation accuracy (or when a later start could not end by epoch 6), and the run ends
+    # with it.
+    common = ["--norm", "bn", "--recipe", "converge", "--bs", "16", "--train-size", "64", "--epochs", "6",
+              "--plateau-patience", "1", "--plateau-window", "1", "--warmup-epochs", "1", "--cooldown", "0.5",
+              "--no-cpu-bf16",
+              "--out-dir", str(tmp_path), *TINY]
+    whole = main([*common, "--run-name", "whole"])
+    rows = [row for row in metrics(tmp_path / "q4_normalization" / "whole") if "lr" in row]
+    val = [row["val_accuracy"] for row in rows]
+    length = lambda epoch: max(2, -(-epoch // 2))  # noqa: E731  ceil(epoch / 2), at least 2
+    # The first epoch after the warm-up that is worse than an earlier one (window 1: the raw
+    # values; a tie is a new best), or that leaves no room for a later start.
+    start = next(e for e in range(1, 7) if (e > 1 and val[e - 1] < max(val[:e - 1])) or e + length(e) >= 6)
+    assert whole["cooldown_after_epoch"] == start
+    assert whole["epochs_run"] == len(rows) == min(6, start + length(start))
+    # The lr logged per epoch is its last step's: the peak up to the cool-down, then
+    # peak * (1 - (k - 1/4) / length) in the k-th epoch of it (4 steps per epoch: 64 images / 16).
+    peak, cool = 0.2 * 16 / 128, min(length(start), 6 - start)
+    for row in rows[1:]:
+        k = row["epoch"] - start
+        assert row["lr"] == pytest.approx(peak if k <= 0 else peak * (1 - (k - 1 / 4) / cool)), row["epoch"]
+
+    # Interrupted after epoch `start` + 1 (inside the cool-down) and resumed: the same run.
+    real_epoch = train.train_one_epoch
+
+    def interrupted(*args, **kwargs):
+        if args[4] == start + 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        main([*common, "--run-name", "cut"])
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+    resumed = main([*common, "--run-name", "cut", "--resume"])
+    for key in ("val_accuracy", "test_accuracy", "train_loss", "best_epoch", "epochs_run", "cooldown_after_epoch"):
+        assert resumed[key] == whole[key], key
+    drop = ("time", "epoch_time")
+    clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
+    assert clean(metrics(tmp_path / "q4_normalization" / "cut")) == clean(metrics(tmp_path / "q4_normalization" / "whole"))
+
+
+def test_normalize_runs_in_float32_under_cpu_bf16_autocast():
+    # Under CPU autocast the convolutions hand bf16 tensors to the norms; the statistics must
+    # still be taken in float32 (E[x^2] - E[x]^2 in bf16 loses every digit), as torch's own
+    # group_norm does: our layer on a bf16 input equals our layer on that input made float32.
+    from q4_normalization.norms import NORMS
+
+    torch.manual_seed(0)
+    x = (torch.randn(4, 16, 5, 5) * 3 + 40).to(torch.bfloat16)
+    for norm in ("bn", "in", "bin", "ln", "gn"):
+        layer = NORMS[norm](16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = layer(x)
+        assert y.dtype == torch.float32, norm
+        torch.testing.assert_close(y, layer(x.float()), rtol=1e-5, atol=1e-5)
