@@ -259,7 +259,7 @@ def tagger_runs(runs_dir) -> dict[str, RunRecord]:
                 and s.get("crf") and s.get("layer_norm") in (None, False, "none")):
             continue
         key = Path(s["train_file"]).parent.name if s.get("train_file") else "gold"
-        if key in ("gold", *LABEL_METHODS):
+        if key in ("gold", *LABEL_METHODS) or key.startswith(SELF_TRAIN_PREFIX):
             found.setdefault(key, run)
     return found
 
@@ -281,7 +281,24 @@ def weak_methods(weak) -> list[str]:
     return list(weak.summary.get("methods", METHODS))
 
 
-def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[str]:
+SELF_TRAIN_PREFIX = "self_train_round"  # self_train.py's label folders: self_train_round<r>
+
+
+def label_title(key: str) -> str:
+    """A label set's name in the tables: a weak_labels method, or a self-training round."""
+    if key.startswith(SELF_TRAIN_PREFIX):
+        return f"self-training round {key[len(SELF_TRAIN_PREFIX):]}"
+    return LABEL_TITLES[key]
+
+
+def tagger_keys(weak, taggers) -> list[str]:
+    """The tagger rows in order: each weak label set, then the self-training rounds run."""
+    rounds = sorted((k for k in taggers if k.startswith(SELF_TRAIN_PREFIX)),
+                    key=lambda k: int(k[len(SELF_TRAIN_PREFIX):]))
+    return weak_methods(weak) + rounds
+
+
+def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=(), self_train_runs=()) -> list[str]:
     s = weak.summary
     methods = weak_methods(weak)
     rows = [[LABEL_TITLES[m], split, *(s[f"weak/{m}/{split}/{key}"] for key in
@@ -334,9 +351,9 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[
         table.append([f"{LABEL_TITLES[method]} labels themselves", "—", "—", "—",
                       s[prefix + "entity_precision"], s[prefix + "entity_recall"], s[prefix + "entity_f1"],
                       *(s[f"{prefix}{name}_entity_f1"] for name in ("LOC", "MISC", "ORG", "PER"))])
-    for key in (*methods, "gold"):
+    for key in (*tagger_keys(weak, taggers), "gold"):
         run = taggers.get(key)
-        labels = "gold training labels" if key == "gold" else f"{LABEL_TITLES[key]} labels"
+        labels = "gold training labels" if key == "gold" else f"{label_title(key)} labels"
         if run is None:
             table.append([f"tagger on {labels}", "not run", "—", "—", *["—"] * 7])
             continue
@@ -352,8 +369,27 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=()) -> list[
                           *type_f1s(g["test_per_class"])])
     out.append(markdown_table(["row", "selected on", "epochs", "train time", "test P", "test R", "test F1",
                                "LOC", "MISC", "ORG", "PER"], table, align=["l", "l", "l", "r"] + ["r"] * 7))
+    out += self_train_section(self_train_runs)
     out += goal_lines(weak, taggers, lf_runs)
     return out
+
+
+def self_train_section(runs) -> list[str]:
+    """Each self-training round's labels against gold: the weak labels, the teacher's tags and the
+    student's labels (the weak entities plus the teacher's others) on train and dev."""
+    if not runs:
+        return []
+    rows = [[r.summary["round"], r.summary["teacher_run"], labels, split,
+             *(r.summary[f"{labels}/{split}/{key}"] for key in
+               ("entity_precision", "entity_recall", "entity_f1", "entities"))]
+            for r in sorted(runs, key=lambda r: r.summary["round"])
+            for labels in ("weak", "teacher", "student") for split in ("train", "validation")]
+    return ["Self-training (q1_weak_supervision/self_train.py): in each round the teacher tags the "
+            "training and dev sentences, and the student's file keeps the weak labels' entities and adds "
+            "the teacher's entities that overlap none of them; the student is the same tagger and recipe. "
+            "The labels against gold (analysis only):\n",
+            markdown_table(["round", "teacher", "labels", "split", "entity P", "entity R", "entity F1",
+                            "entities"], rows, align=["r", "l", "l", "l", "r", "r", "r", "r"])]
 
 
 def misses_section(s: dict) -> list[str]:
@@ -387,7 +423,7 @@ def goal_lines(weak, taggers, lf_runs=()) -> list[str]:
     """Each goal met or missed, and for a miss the measured reason: the weakest type, whether
     precision or recall is short, and (weak rows) what the labels and the LFs gave that type."""
     out = ["### 5.3 Goals\n"]
-    for key in weak_methods(weak):
+    for key in tagger_keys(weak, taggers):
         run = taggers.get(key)
         if run is None:
             continue
@@ -398,11 +434,12 @@ def goal_lines(weak, taggers, lf_runs=()) -> list[str]:
             choices.append(("gold dev", chosen["test_f1"], chosen["test_per_class"]))
         for selection, f1, per_class in choices:
             verdict = "meets" if f1 >= WEAK_GOAL else "misses"
-            line = (f"Tagger on {LABEL_TITLES[key]} labels, selected on {selection}: test F1 {f1:.4f} "
+            line = (f"Tagger on {label_title(key)} labels, selected on {selection}: test F1 {f1:.4f} "
                     f"{verdict} the goal of {WEAK_GOAL:.2f}.")
             if f1 < WEAK_GOAL:
                 name = weakest(per_class)
-                line += (f" {weakest_type(per_class, weak.summary, key)} The LFs voting {name}: "
+                line += (f" {weakest_type(per_class, weak.summary, key if key in LABEL_TITLES else None)} "
+                         f"The LFs voting {name}: "
                          f"{lfs_of_type(lf_runs, name)}.")
             out.append(line + "\n")
     gold = taggers.get("gold")
@@ -432,7 +469,7 @@ def weakest_type(per_class: dict, weak_summary: dict | None = None, method: str 
     short = "recall" if v["recall"] < v["precision"] else "precision"
     text = (f"The weakest type is {name} (F1 {v['f1']:.3f}; P {v['precision']:.3f}, R {v['recall']:.3f}: "
             f"{short} is short).")
-    if weak_summary is not None:
+    if weak_summary is not None and method is not None:
         prefix = f"weak/{method}/train/{name}_entity_"
         text += (f" The {LABEL_TITLES[method]} training labels give {name} entity P "
                  f"{weak_summary[prefix + 'precision']:.3f}, R {weak_summary[prefix + 'recall']:.3f} "
@@ -451,7 +488,7 @@ def headline_rows(runs_dir) -> list[list]:
     methods = weak_methods(weak)
     rows = [["Q1 CoNLL-2003", f"{LABEL_TITLES[method]} labels", "test entity F1",
              fmt(weak.summary[f"weak/{method}/test/entity_f1"]), "—", "—"] for method in methods]
-    for method in methods:
+    for method in tagger_keys(weak, taggers):
         run = taggers.get(method)
         if run is None and method not in METHODS:
             continue  # the newer label sets get a row once a tagger has been trained on them
@@ -463,7 +500,7 @@ def headline_rows(runs_dir) -> list[list]:
             else:
                 f1 = fmt(run.summary["test_f1"])
             rows.append(["Q1 CoNLL-2003",
-                         f"tagger on {LABEL_TITLES[method]} labels, selected on {selection}",
+                         f"tagger on {label_title(method)} labels, selected on {selection}",
                          "test entity F1", f1, "—", f">= {WEAK_GOAL:.2f}"])
     gold = taggers.get("gold")
     rows.append(["Q1 CoNLL-2003", "tagger on gold labels (upper bound)", "test entity F1",
@@ -501,7 +538,8 @@ def main(argv=None) -> str:
     weak = [r for r in runs if r.summary.get("stage") == "weak_labels"]
     taggers = tagger_runs(args.runs_dir)
     if weak:
-        lines += weak_label_section(weak[0], taggers, by_stage["analyze_lfs"])
+        lines += weak_label_section(weak[0], taggers, by_stage["analyze_lfs"],
+                                    [r for r in runs if r.summary.get("stage") == "self_train"])
     lines.append(provenance_section(runs + list(taggers.values()), args.runs_dir))
     text = "\n".join(lines).rstrip() + "\n"
     write_report(out_path, text)

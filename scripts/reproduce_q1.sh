@@ -12,7 +12,8 @@
 # CoNLL-2003 and GMB: scripts/make_glove_subset.py; the full glove.6B.50d.txt works too, only
 # larger) is the GloVe text file of the taggers; TAGGER_FLAGS
 # goes to the tagger runs only (e.g. "--threads 1" or "--device cuda"); TAGGERS picks tagger rows
-# (default "gold majority label_model"; empty: none). Other flags go to every Q1 run; --conll-dir
+# (default "gold majority label_model majority_doc"; also label_model_doc, hmm_doc: any label set
+# weak_labels.py writes; empty: none). Other flags go to every Q1 run; --conll-dir
 # also gives the taggers their data (--data-path).
 #
 # The taggers use Q5's modern recipe (Adam lr 0.002, batch 64) for at most TAGGER_EPOCHS epochs
@@ -22,18 +23,28 @@
 # A weak row selects its checkpoint on the weak dev labels (no gold anywhere) and also reports the
 # checkpoint the gold dev split selects (q5_ner_crf/train.py --validation-file).
 #
+# Self-training (when TAGGERS holds majority_doc): SELF_TRAIN_ROUNDS rounds (default 2; 0: none) of
+# q1_weak_supervision/self_train.py, the tagger on majority_doc labels the first teacher, each
+# round's student (same recipe, trained on the weak labels plus the teacher's other entities, its
+# dev file made the same way) the next round's teacher.
+#
 # The report-definition rows need --keep-docstart, which needs --conll-dir or --smoke (the Hub's
 # conversion has no -DOCSTART- lines); without either, those rows run without it.
 source "$(dirname "$0")/_env.sh"
 
 parse_reproduce_args "$@"
 GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
-TAGGERS="${TAGGERS-gold majority label_model}"
+TAGGERS="${TAGGERS-gold majority label_model majority_doc}"
 if [[ -z "${TAGGER_EPOCHS:-}" ]]; then
     TAGGER_EPOCHS=20
     [[ ${#SMOKE[@]} -gt 0 ]] && TAGGER_EPOCHS=5  # the built-in corpus: enough to show the hand-off
 fi
 read -r -a TAGGER_EXTRA <<< "${TAGGER_FLAGS:-}"
+SELF_TRAIN_ROUNDS="${SELF_TRAIN_ROUNDS-2}"
+if [[ ! "$SELF_TRAIN_ROUNDS" =~ ^[0-9]+$ ]]; then
+    echo "error: SELF_TRAIN_ROUNDS needs a number of rounds (0: none), got '$SELF_TRAIN_ROUNDS'" >&2
+    exit 2
+fi
 
 CONLL_DIR=""
 for ((i = 0; i < ${#EXTRA[@]}; i++)); do
@@ -90,15 +101,34 @@ TAGGER=(--recipe modern --epochs "$TAGGER_EPOCHS" --patience 3 "${GLOVE_FLAGS[@]
 for row in $TAGGERS; do
     case "$row" in
         gold) name=conll2003-glove-char-crf-modern-seed0; files=() ;;
-        majority|label_model)
+        majority|label_model|majority_doc|label_model_doc|hmm_doc)
             name="conll2003-weak-${row//_/-}-glove-char-crf-modern-seed0"
             files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt") ;;
-        *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model)" >&2; exit 2 ;;
+        *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model, majority_doc," \
+               "label_model_doc, hmm_doc)" >&2; exit 2 ;;
     esac
     submit "tagger-$row" python -m q5_ner_crf.train "${DATA[@]}" ${files[@]+"${files[@]}"} "${TAGGER[@]}" \
         ${SMOKE[@]+"${SMOKE[@]}"} --run-name "$PREFIX$name" --out-dir "$RUNS" \
         ${TAGGER_EXTRA[@]+"${TAGGER_EXTRA[@]}"}
 done
 wait_all
+
+# ---- self-training: the tagger on majority_doc labels teaches, each student teaches the next ----
+if [[ " $TAGGERS " == *" majority_doc "* ]]; then
+    teacher="$RUNS/q5_ner_crf/${PREFIX}conll2003-weak-majority-doc-glove-char-crf-modern-seed0"
+    for ((round = 1; round <= SELF_TRAIN_ROUNDS; round++)); do
+        submit "self-train-$round" python -m q1_weak_supervision.self_train --labels-dir "$LABELS/majority_doc" \
+            --teacher-run "$teacher" --round "$round" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
+            ${EXTRA[@]+"${EXTRA[@]}"}
+        wait_all
+        student="$RUNS/q1_weak_supervision/${PREFIX}self-train-majority-doc-round$round-$SOURCE/labels/self_train_round$round"
+        name="conll2003-weak-majority-doc-st$round-glove-char-crf-modern-seed0"
+        submit "tagger-self-train-$round" python -m q5_ner_crf.train "${DATA[@]}" --train-file "$student/train.txt" \
+            --validation-file "$student/valid.txt" "${TAGGER[@]}" ${SMOKE[@]+"${SMOKE[@]}"} \
+            --run-name "$PREFIX$name" --out-dir "$RUNS" ${TAGGER_EXTRA[@]+"${TAGGER_EXTRA[@]}"}
+        wait_all
+        teacher="$RUNS/q5_ner_crf/$PREFIX$name"
+    done
+fi
 
 python -m q1_weak_supervision.report --runs-dir "$RUNS" --out reports/q1.md

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2
 
 from common.data.conll import read_conll
@@ -91,29 +92,48 @@ def test_weak_labels_reject_keep_docstart(tmp_path, capsys):
 
 def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     """The whole chain on the built-in corpus in a copy of the scripts folder (runs/ and reports/
-    land in tmp_path): the Q1 runs, the weak label files, and the tagger trained on the majority
-    vote's file (1 epoch), then reports/q1.md."""
+    land in tmp_path): the Q1 runs, the weak label files, the tagger trained on the majority vote's
+    file with the context and document LFs (1 epoch), one self-training round (that tagger tags
+    the sentences, a student trains on the union), then reports/q1.md."""
     root = tmp_path / "repo"
     (root / "scripts").mkdir(parents=True)
     for name in ("_env.sh", "reproduce_q1.sh"):
         shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "1", "TAGGERS": "majority", "TAGGER_EPOCHS": "1",
+           "OMP_NUM_THREADS": "1", "TAGGERS": "majority_doc", "TAGGER_EPOCHS": "1", "SELF_TRAIN_ROUNDS": "1",
            "TAGGER_FLAGS": "--threads 1 --wandb-mode disabled"}
     proc = subprocess.run(["bash", str(root / "scripts" / "reproduce_q1.sh"), "--smoke", *COMMON],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = root / "runs" / "smoke"
-    tagger = runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-glove-char-crf-modern-seed0"
+    tagger = runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-glove-char-crf-modern-seed0"
     summary = json.loads((tagger / "summary.json").read_text())
-    labels = runs / "q1_weak_supervision" / "smoke-weak-labels-builtin" / "labels" / "majority"
+    labels = runs / "q1_weak_supervision" / "smoke-weak-labels-builtin" / "labels" / "majority_doc"
     assert summary["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-weak-labels-builtin"
-                                             "/labels/majority/train.txt"))
+                                             "/labels/majority_doc/train.txt"))
     # The tagger saw the weak file's sentences, not gold ones: its training tokens are the file's.
     weak_train = read_conll(labels / "train.txt")
     assert summary["train_tokens"] == sum(len(s) for s in weak_train)
     assert summary["epochs_run"] == 1 and "gold_selection" in summary
+
+    # Self-training: the student's file holds every weak entity (the union only adds), and the
+    # student trained on it.
+    round_dir = runs / "q1_weak_supervision" / "smoke-self-train-majority-doc-round1-builtin"
+    student_file = round_dir / "labels" / "self_train_round1" / "train.txt"
+    student_train = read_conll(student_file, tag_scheme="iob2")
+    assert [s.tokens for s in student_train] == [s.tokens for s in weak_train]
+    for weak_sentence, student_sentence in zip(weak_train, student_train):
+        for entity in get_entities(list(weak_sentence.ner)):
+            assert entity in get_entities(list(student_sentence.ner))
+    rounds = json.loads((round_dir / "summary.json").read_text())
+    assert rounds["student/train/entities"] >= rounds["weak/train/entities"]
+    student = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-st1-glove-char-crf-modern-seed0"
+                          / "summary.json").read_text())
+    assert student["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-self-train-majority-doc-"
+                                             "round1-builtin/labels/self_train_round1/train.txt"))
     report = (root / "reports" / "q1.md").read_text()
     assert "## 5. From labeling functions to a tagger" in report
-    assert "| tagger on MajorityLabelVoter labels | weak dev labels (no gold) | 1 / 1 / 1" in report
-    assert "| tagger on LabelModel labels | not run |" in report
+    assert ("| tagger on MajorityLabelVoter + context and document LFs labels | weak dev labels (no gold) "
+            "| 1 / 1 / 1") in report
+    assert "| tagger on self-training round 1 labels | weak dev labels (no gold) | 1 / 1 / 1" in report
+    assert "| tagger on MajorityLabelVoter labels | not run |" in report
