@@ -338,6 +338,7 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=(), self_tra
     out += ["Per type on the test split:\n",
             markdown_table(["labels", "type", "entity P", "entity R", "entity F1"], per_type,
                            align=["l", "l", "r", "r", "r"])]
+    out += ablation_section(s)
     out += misses_section(s)
     out += ["### 5.2 The tagger trained on them\n",
             "Q5's tagger (`q5_ner_crf/train.py`, GloVe + character BiLSTM + CRF) trained on the weakly "
@@ -392,6 +393,24 @@ def self_train_section(runs) -> list[str]:
                             "entities"], rows, align=["r", "l", "l", "l", "r", "r", "r", "r"])]
 
 
+def ablation_section(s: dict) -> list[str]:
+    """The majority vote's entity scores on dev and test as each group of added LFs joins."""
+    if "ablation_steps" not in s:
+        return []
+    rows, previous = [], None
+    for step, name in enumerate(s["ablation_steps"]):
+        f1 = s[f"ablation/{step}/validation/entity_f1"]
+        rows.append([name, *(s[f"ablation/{step}/validation/entity_{key}"] for key in ("precision", "recall")), f1,
+                     "—" if previous is None else f"{100 * (f1 - previous):+.2f}",
+                     *(s[f"ablation/{step}/test/entity_{key}"] for key in ("precision", "recall", "f1"))])
+        previous = f1
+    return ["### 5.1.1 What each added LF group gives the majority vote\n",
+            "Cumulative: each row adds its LFs to the row above (the document LFs read the majority vote "
+            "of the 17 and the context LFs). Entity scores, seqeval strict IOB2.\n",
+            markdown_table(["LFs", "dev P", "dev R", "dev F1", "dev F1 change (points)", "test P", "test R",
+                            "test F1"], rows, align=["l"] + ["r"] * 7)]
+
+
 def misses_section(s: dict) -> list[str]:
     """Per type, the gold entities of the training split the chosen labels miss most often."""
     if "misses_method" not in s:
@@ -399,7 +418,7 @@ def misses_section(s: dict) -> list[str]:
     rows = [[name, s[f"misses/train/{name}_entities"],
              ", ".join(f"{text} ({count})" for text, count in s[f"misses/train/{name}"])]
             for name in ("LOC", "MISC", "ORG", "PER")]
-    return ["### 5.1.1 What the labels miss on the training split\n",
+    return ["### 5.1.2 What the labels miss on the training split\n",
             f"Gold entities of the training split that the {LABEL_TITLES[s['misses_method']]} labels do "
             "not give (same span and type), per type, with the most frequent texts. For analysis only: "
             "this list reads gold annotations, so no labeling function is built from it.\n",

@@ -103,6 +103,15 @@ def score_rows(summary: dict) -> list[list]:
     return rows
 
 
+def ablation_steps(sentence_lfs: int) -> list[tuple[str, int]]:
+    """(name, columns of the extended matrix it keeps): the 17 LFs, then the context LFs, then
+    each document LF, cumulatively (the extended matrix's columns are in that order)."""
+    context = len(context_lfs())
+    return [(f"{sentence_lfs} LFs", sentence_lfs), ("+ context LFs", sentence_lfs + context),
+            (f"+ {DOCUMENT_LFS[0]}", sentence_lfs + context + 1),
+            (f"+ {DOCUMENT_LFS[1]}", sentence_lfs + context + 2)]
+
+
 def missed_entities(sentences, predictions: np.ndarray) -> dict[str, Counter]:
     """Per type, how often each gold entity's text is not an entity of the predicted labels (same
     span and type). For analysis: it reads gold, so no LF may be built from it."""
@@ -135,6 +144,7 @@ def main(argv=None) -> dict:
                "document_lfs": list(DOCUMENT_LFS), "methods": list(LABEL_METHODS),
                "label_model_epochs": args.label_model_epochs, "label_model_lr": args.label_model_lr,
                "hmm_iterations": args.hmm_iterations,
+               "ablation_steps": [name for name, _ in ablation_steps(len(lfs))],
                "documents": {split: len(set(ids)) for split, (_, ids) in documents.items()}}
 
     matrices = {split: token_label_matrix(sentences, lfs) for split, sentences in splits.items()}
@@ -183,6 +193,11 @@ def main(argv=None) -> dict:
                 path = write_conll(run.dir / "labels" / method / WRITTEN[split], sentences, predicted)
                 summary[prefix + "file"] = str(path)
                 print(f"wrote {path}")
+        # The ablation: the majority vote as each group of added LFs joins, in the matrix's order.
+        for step, (_, columns) in enumerate(ablation_steps(len(lfs))):
+            scores = token_scores(majority_vote(X[:, :columns], cardinality), gold, gold_tags)
+            for key in ("entity_precision", "entity_recall", "entity_f1"):
+                summary[f"ablation/{step}/{split}/{key}"] = scores[key]
         if split == "train":
             missed = missed_entities(sentences, predictions[MISSES_METHOD])
             summary["misses_method"] = MISSES_METHOD

@@ -68,6 +68,12 @@ def test_weak_label_files_and_scores_on_hand_counts(conll_dir, tmp_path):  # noq
     # No name repeats in a document and no person is named in full, so the document LFs add no
     # vote; lf_dateline_city adds a second LOC vote on LONDON: the same labels.
     assert (labels / "majority_doc" / "train.txt").read_text() == text
+    # The ablation starts at the 17 LFs' majority vote and ends at the majority_doc labels.
+    last = len(summary["ablation_steps"]) - 1
+    for split in ("train", "validation", "test"):
+        for key in ("entity_precision", "entity_recall", "entity_f1"):
+            assert summary[f"ablation/0/{split}/{key}"] == summary[f"weak/majority/{split}/{key}"]
+            assert summary[f"ablation/{last}/{split}/{key}"] == summary[f"weak/majority_doc/{split}/{key}"]
     # The files read back and scored by seqeval give the summary's figures, for every method,
     # and hold the same tokens as the gold files.
     for method in weak_labels.LABEL_METHODS:
