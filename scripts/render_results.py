@@ -21,7 +21,7 @@ from q6_cnn_wandb.report import headline_rows as q6_rows
 
 REPORTS = {"q1": "Q1 weak supervision", "q3": "Q3 active learning",
            "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
-           "q6": "Q6 CNN tracked in W&B"}
+           "q6": "Q6 CNN tracked in W&B", "q4-converge": "Q4 normalization, to convergence"}
 # The one command behind each study's runs in results/runs (environment, then the reproduce
 # script's arguments; data under data/ as the README lays it out). results/README.md shows them and
 # tests/test_common_results_commands.py checks that every committed run is one they issue.
@@ -29,6 +29,8 @@ STUDY_COMMANDS = {
     "q1": ('TAGGER_FLAGS="--threads 1"', "bash scripts/reproduce_q1.sh --conll-dir data/conll2003 --jobs 2"),
     "q3": ("Q3_DATASETS=cifar10", "bash scripts/reproduce_q3.sh --data-root data --jobs 2"),
     "q4": ("", "bash scripts/reproduce_q4.sh --recipe cpu --jobs 2 --threads 1 --out-dir ../studies/q4"),
+    "q4-converge": ("", "bash scripts/reproduce_q4.sh --recipe converge --jobs 1 --threads 1 "
+                        "--out-dir ../studies/q4"),
     "q5": ("MULTICONER_DIR=data/multiconer2", "bash scripts/reproduce_q5.sh --jobs 2 --threads 1"),
     "q6": ("RESNET_WEIGHTS=none RESNET_IMAGE_SIZE=64",
            "bash scripts/reproduce_q6.sh --data-root data --jobs 2 --threads 1"),
@@ -44,7 +46,8 @@ NOT_MEASURED = [
 
 
 STUDY_FOLDERS = {"q1": ["q1_weak_supervision", "q5_ner_crf/conll2003-*"], "q3": ["q3_active_learning"],
-                 "q4": ["q4_normalization", "q4_lr_sweep/q4_normalization"],
+                 "q4": ["q4_normalization/*-cpu-*", "q4_lr_sweep/q4_normalization"],
+                 "q4-converge": ["q4_normalization/*-converge-*", "q4_lr_sweep_converge/q4_normalization"],
                  "q5": ["q5_ner_crf/gmb-*", "q5_ner_crf/multiconer-*"], "q6": ["q6_cnn_wandb"]}
 
 

@@ -72,10 +72,13 @@ if [[ "$RECIPE" == converge ]]; then
         done
     done
     wait_all
+    # A norm without a finished sweep run (select_lr says so on stderr) is neither widened nor
+    # trained: its rows wait for the sweep. This happens only where the grid's runs did not run
+    # (the queue above stops the script when a run fails).
     for _round in 1 2 3; do
         widened=0
         for norm in "${SWEEP_NORMS[@]}"; do
-            lr=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm" --widen)
+            lr=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm" --widen) || continue
             [[ -z "$lr" ]] && continue
             sweep_run "$norm" "$lr"
             widened=1
@@ -83,11 +86,14 @@ if [[ "$RECIPE" == converge ]]; then
         wait_all
         [[ $widened == 0 ]] && break
     done
-    python -m q4_normalization.select_lr --sweep-dir "$SWEEP" | tee "$SWEEP/selected_lr.md"
+    if compgen -G "$SWEEP/q4_normalization/*/summary.json" > /dev/null; then
+        python -m q4_normalization.select_lr --sweep-dir "$SWEEP" | tee "$SWEEP/selected_lr.md"
+    fi
     for norm in "${SWEEP_NORMS[@]}"; do
-        LR[$norm]=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm")
+        LR[$norm]=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm") || unset "LR[$norm]"
     done
-    LR[torch_bn]=${LR[bn]}
+    [[ -n "${LR[bn]-}" ]] && LR[torch_bn]=${LR[bn]}
+    WAIT_FOR_PICK=1
 elif [[ "$RECIPE" == cpu ]]; then
     # ---- learning-rate sweep: validation accuracy only, the test split is not scored ----
     SWEEP="$RUNS/q4_lr_sweep"
@@ -115,11 +121,19 @@ lr_flag() {  # lr_flag NORM: --lr with the sweep's pick, nothing for the other r
 }
 
 # ---- the table ----
+WAIT_FOR_PICK=${WAIT_FOR_PICK-0}
+picked() {  # picked NORM: false (with a note) where the recipe's sweep has no pick for NORM yet
+    [[ $WAIT_FOR_PICK == 0 || -n "${LR[$1]-}" ]] && return 0
+    echo "note: no learning rate picked for $1 yet (no finished sweep run): its rows wait" >&2
+    return 1
+}
 for norm in ${NORMS[@]+"${NORMS[@]}"}; do
+    picked "$norm" || continue
     # shellcheck disable=SC2046
     run "$norm-bs128" "$RUNS" --norm "$norm" --bs 128 $(lr_flag "$norm")
 done
 for norm in ${BS8_NORMS[@]+"${BS8_NORMS[@]}"}; do
+    picked "$norm" || continue
     # shellcheck disable=SC2046
     run "$norm-bs8" "$RUNS" --norm "$norm" --bs 8 $(lr_flag "$norm")
 done

@@ -62,9 +62,9 @@ def issued_commands(tmp_path: Path, env_text: str, command: str) -> list[list[st
     (work / "common").symlink_to(ROOT / "common")
     words = shlex.split(command)
     out_dir = out_dir_of(words)
-    sweep = RUNS / "q4_lr_sweep"
-    if "reproduce_q4.sh" in command and sweep.is_dir():
-        shutil.copytree(sweep, (work / out_dir / "q4_lr_sweep").resolve())
+    for sweep in (RUNS / "q4_lr_sweep", RUNS / "q4_lr_sweep_converge"):
+        if "reproduce_q4.sh" in command and sweep.is_dir():
+            shutil.copytree(sweep, (work / out_dir / sweep.name).resolve())
     stub = tmp_path / "bin" / "python"
     stub.parent.mkdir()
     stub.write_text(STUB)

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -432,3 +433,53 @@ def test_normalize_runs_in_float32_under_cpu_bf16_autocast():
             y = layer(x)
         assert y.dtype == torch.float32, norm
         torch.testing.assert_close(y, layer(x.float()), rtol=1e-5, atol=1e-5)
+
+
+def test_converge_sweep_widens_the_grid_until_every_pick_lies_inside(tmp_path):
+    # reproduce_q4.sh --recipe converge with a stand-in `python` whose training runs only write a
+    # summary: validation accuracy peaks at lr 0.8 for BatchNorm (the grid 0.1 0.2 0.4 must grow
+    # to 0.8, then 1.6, and stop), at lr 0.05 for GroupNorm (0.05 0.1 0.2 is already right), and
+    # InstanceNorm diverges above 0.1 (0.05 0.1 0.2: 0.1 wins next to a diverged 0.2, no widening).
+    # select_lr runs for real. The table's runs then get the picks; torch_bn takes bn's.
+    # The scripts run from a scratch copy without .venv, which _env.sh would put before the stub.
+    work = tmp_path / "work"
+    (work / "scripts").mkdir(parents=True)
+    for script in (REPO / "scripts").glob("*.sh"):
+        shutil.copy(script, work / "scripts" / script.name)
+    commands = tmp_path / "commands"
+    stub = tmp_path / "bin" / "python"
+    stub.parent.mkdir()
+    stub.write_text(f"""#!/bin/sh
+if [ "$1" != "-m" ] || [ "$2" != "q4_normalization.train" ]; then exec "{sys.executable}" "$@"; fi
+echo "$@" >> "{commands}"
+exec "{sys.executable}" - "$@" <<'PY'
+import json, math, pathlib, sys
+argv = sys.argv[1:]
+value = lambda flag: argv[argv.index(flag) + 1]
+norm, lr, out = value("--norm"), float(value("--lr")), value("--out-dir")
+name = value("--run-name") if "--run-name" in argv else f"{{norm}}-table"
+peak = {{"bn": 0.8, "gn": 0.05, "in": 0.1, "bin": 0.2, "nn": 0.02, "ln": 0.05}}.get(norm, 0.2)
+summary = {{"diverged": True}} if norm == "in" and lr > 0.1 else {{"val_accuracy": 0.9 - abs(math.log2(lr / peak)) / 10}}
+folder = pathlib.Path(out) / "q4_normalization" / name
+folder.mkdir(parents=True, exist_ok=True)
+(folder / "config.json").write_text(json.dumps({{"norm": norm, "lr": lr}}))
+(folder / "summary.json").write_text(json.dumps(summary))
+PY
+""")
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}", "Q4_NORMS": "bn gn in torch_bn",
+           "Q4_BS8_NORMS": "", "PYTHONPATH": str(REPO)}
+    subprocess.run(["bash", str(work / "scripts" / "reproduce_q4.sh"), "--recipe", "converge",
+                    "--out-dir", str(tmp_path / "study")], cwd=work, env=env, capture_output=True, text=True,
+                   timeout=300)
+    issued = [line.split() for line in commands.read_text().splitlines()]
+
+    def lrs(norm, sweep):
+        return [float(words[words.index("--lr") + 1]) for words in issued
+                if words[words.index("--norm") + 1] == norm and ("--run-name" in words) == sweep]
+
+    assert lrs("bn", True) == [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert lrs("gn", True) == [0.05, 0.1, 0.2, 0.025]       # 0.05 at the bottom edge: half it, then inside
+    assert lrs("in", True) == [0.05, 0.1, 0.2]
+    assert (lrs("bn", False), lrs("gn", False), lrs("in", False), lrs("torch_bn", False)) == \
+        ([0.8], [0.05], [0.1], [0.8])
