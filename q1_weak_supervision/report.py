@@ -371,8 +371,41 @@ def weak_label_section(weak, taggers: dict[str, RunRecord], lf_runs=(), self_tra
     out.append(markdown_table(["row", "selected on", "epochs", "train time", "test P", "test R", "test F1",
                                "LOC", "MISC", "ORG", "PER"], table, align=["l", "l", "l", "r"] + ["r"] * 7))
     out += self_train_section(self_train_runs)
+    out += chain_ablation(weak, taggers)
     out += goal_lines(weak, taggers, lf_runs)
     return out
+
+
+def chain_ablation(weak, taggers) -> list[str]:
+    """Gold dev entity scores of each step of the chain without gold: the 17 LFs' majority vote,
+    the tagger on it, the majority vote with the context and document LFs, the tagger on it, and
+    each self-training student; taggers at the epoch the weak dev labels select."""
+    s = weak.summary
+    steps = [("MajorityLabelVoter labels (17 LFs)", "majority", None), ("tagger on them", None, "majority")]
+    if "weak/majority_doc/validation/entity_f1" in s:
+        steps += [("MajorityLabelVoter labels (+ context and document LFs)", "majority_doc", None),
+                  ("tagger on them (the first teacher)", None, "majority_doc")]
+    steps += [(f"student of {label_title(key)}", None, key)
+              for key in tagger_keys(weak, taggers) if key.startswith(SELF_TRAIN_PREFIX)]
+    rows, previous = [], None
+    for name, labels, tagger in steps:
+        if labels is not None:
+            values = [s[f"weak/{labels}/validation/entity_{key}"] for key in ("precision", "recall", "f1")]
+        elif tagger in taggers:
+            r = taggers[tagger].summary
+            values = [r["val_gold_precision"], r["val_gold_recall"], r["val_gold_f1"]]
+        else:
+            rows.append([name, "not run", "—", "—", "—"])
+            continue
+        rows.append([name, *values, "—" if previous is None else f"{100 * (values[2] - previous):+.2f}"])
+        previous = values[2]
+    if len(rows) < 3:
+        return []
+    return ["#### Dev ablation of the chain\n",
+            "Each step's entity scores on the gold dev split (for analysis: no step selects on them); a "
+            "tagger at the epoch its weak dev labels select. The change is against the row above.\n",
+            markdown_table(["step", "dev P", "dev R", "dev F1", "dev F1 change (points)"], rows,
+                           align=["l", "r", "r", "r", "r"])]
 
 
 def self_train_section(runs) -> list[str]:
