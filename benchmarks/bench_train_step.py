@@ -5,6 +5,8 @@ network with torch's nn.BatchNorm2d, eager and/or under torch.compile (`--mode`)
     python benchmarks/bench_train_step.py --threads 1 --mode compiled   # the CPU recipe's step
     python benchmarks/bench_train_step.py --device cuda --mode both     # GPU, eager and compiled
     python benchmarks/bench_train_step.py --steps 2 --batch-sizes 8   # a few seconds: does it run
+    python benchmarks/bench_train_step.py --threads 1 --mode compiled --batch-sizes 128 --precision both
+        # float32 against bf16 autocast + channels-last on the CPU (train.py --cpu-bf16)
 
 A step is what q4_normalization/train.py does per batch: forward on 3x32x32 images, cross-entropy,
 backward, SGD step (momentum 0.9, weight decay 5e-4, rho in its own group) and `clip_rho_`, in
@@ -20,7 +22,10 @@ last, exactly
     ratio train_step ours/torch_bn worst = X
 
 with X the largest ratio over our five layers, every batch size and mode timed (with both
-modes, a line per mode comes before it). Run it alone: on a
+modes, a line per mode comes before it). `--precision both` times every network in float32 and
+under bf16 autocast with channels-last (what `--cpu-bf16` does in the training scripts), and prints
+before that line `ratio train_step bf16/fp32 median = Y` (Y: the median over the networks, batch
+sizes and modes of bf16 time / float32 time; below 1 is faster). Run it alone: on a
 shared machine the absolute times move; the ratios, from one run, move less.
 """
 
@@ -34,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from common.cli import HelpFormatter, positive_int
-from common.device import keep_freed_memory
+from common.device import autocast_context, keep_freed_memory
 from q4_normalization.norms import clip_rho_, param_groups
 from q4_normalization.resnet import ResNet
 
@@ -54,6 +59,8 @@ def parse_args(argv=None):
                         help="eager steps, steps under torch.compile (the CPU recipe's mode), or both "
                              "(default eager)")
     parser.add_argument("--compile", action="store_true", help="the same as --mode both")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "both"],
+                        help="float32 steps, bf16 autocast + channels-last steps, or both (default fp32)")
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="torch CPU threads (default: torch's)")
     parser.add_argument("--allocator", default="keep", choices=["keep", "system"],
@@ -64,15 +71,22 @@ def parse_args(argv=None):
 class TrainStep:
     """One network with its optimizer; calling it takes one training step on (images, labels)."""
 
-    def __init__(self, norm: str, device: torch.device, compile_model: bool):
+    def __init__(self, norm: str, device: torch.device, compile_model: bool, bf16: bool = False):
         torch.manual_seed(0)
         self.model = ResNet(n=2, r=10, norm=norm).to(device).train()
+        self.bf16 = bf16
+        if bf16:
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if compile_model else self.model
         self.optimizer = torch.optim.SGD(param_groups(self.model, 5e-4), lr=0.1, momentum=0.9)
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(self.forward(images), labels).backward()
+        if self.bf16:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast_context(images.device, self.bf16):
+            logits = self.forward(images)
+        F.cross_entropy(logits.float(), labels).backward()
         self.optimizer.step()
         clip_rho_(self.model)
 
@@ -104,24 +118,34 @@ def main(argv=None):
     modes = ["eager", "compiled"] if mode_arg == "both" else [mode_arg]
     print(f"ResNet-14 training step ({device}, {torch.get_num_threads()} threads, {allocator}), "
           f"median of {args.steps} after {args.warmup} warm-up")
-    print(f"{'batch':>5} {'mode':<9} {'norm':<9} {'ms/step':>9} {'ours/torch_bn':>14}")
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    print(f"{'batch':>5} {'mode':<9} {'precision':<9} {'norm':<9} {'ms/step':>9} {'ours/torch_bn':>14}")
     ratios: dict[str, list[float]] = {mode: [] for mode in modes}
+    bf16_ratios: list[float] = []
     for batch_size in args.batch_sizes:
         generator = torch.Generator().manual_seed(0)
         images = torch.randn(batch_size, 3, 32, 32, generator=generator).to(device)
         labels = torch.randint(0, 10, (batch_size,), generator=generator).to(device)
         for mode in modes:
-            if mode == "compiled":
-                # Six networks per batch size share ResNet.forward: start each group from a clean
-                # cache so that none of them runs into the recompilation limit and falls back to eager.
-                torch._dynamo.reset()
-            steps = {name: TrainStep(name, device, mode == "compiled") for name in (REFERENCE, *OURS)}
-            seconds = time_in_turn(steps, images, labels, args.steps, args.warmup)
-            for name, value in seconds.items():
-                ratio = value / seconds[REFERENCE]
-                if name != REFERENCE:
-                    ratios[mode].append(ratio)
-                print(f"{batch_size:>5} {mode:<9} {name:<9} {1e3 * value:9.2f} {ratio:14.2f}")
+            timed: dict[str, dict[str, float]] = {}
+            for precision in precisions:
+                if mode == "compiled":
+                    # Six networks per batch size share ResNet.forward: start each group from a clean
+                    # cache so that none of them runs into the recompilation limit and falls back to eager.
+                    torch._dynamo.reset()
+                steps = {name: TrainStep(name, device, mode == "compiled", precision == "bf16")
+                         for name in (REFERENCE, *OURS)}
+                seconds = timed[precision] = time_in_turn(steps, images, labels, args.steps, args.warmup)
+                for name, value in seconds.items():
+                    ratio = value / seconds[REFERENCE]
+                    if name != REFERENCE:
+                        ratios[mode].append(ratio)
+                    print(f"{batch_size:>5} {mode:<9} {precision:<9} {name:<9} {1e3 * value:9.2f} "
+                          f"{ratio:14.2f}")
+            if len(timed) == 2:
+                bf16_ratios += [timed["bf16"][name] / timed["fp32"][name] for name in timed["fp32"]]
+    if bf16_ratios:
+        print(f"ratio train_step bf16/fp32 median = {statistics.median(bf16_ratios):.2f}")
     for mode in modes if len(modes) > 1 else ():
         print(f"ratio train_step ours/torch_bn worst {mode} = {max(ratios[mode]):.2f}")
     print(f"ratio train_step ours/torch_bn worst = {max(max(values) for values in ratios.values()):.2f}")

@@ -105,6 +105,9 @@ CPU_LR = {"nn": 0.02, "bn": 0.2, "torch_bn": 0.2, "in": 0.1, "bin": 0.2, "ln": 0
 # recipe's picks. reproduce_q4.sh always passes the sweep's pick explicitly.
 CONVERGE_LR = dict(CPU_LR)
 LR_REFERENCE_BATCH = 128
+# The wsd schedule's settings (train.py --help): warm-up epochs, plateau patience and smoothing
+# window (epochs), cool-down length as a fraction of the epochs run before it.
+WSD_DEFAULTS = {"warmup_epochs": 2.0, "plateau_patience": 4, "plateau_window": 3, "cooldown": 0.25}
 DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
             "probe_size": 256}
 SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, "train_size": 256,
@@ -154,15 +157,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=None,
                         help="cosine schedule: linear warm-up over this fraction of all steps "
                              "(default 0.1 cpu, 0 otherwise)")
-    parser.add_argument("--warmup-epochs", type=float, default=2.0,
+    parser.add_argument("--warmup-epochs", type=float, default=None,
                         help="wsd schedule: epochs of linear warm-up from 0 to the peak lr (default 2)")
-    parser.add_argument("--plateau-patience", type=int, default=4,
+    parser.add_argument("--plateau-patience", type=int, default=None,
                         help="wsd schedule: epochs without a new best of the smoothed validation accuracy "
                              "that start the cool-down (default 4)")
-    parser.add_argument("--plateau-window", type=int, default=3,
+    parser.add_argument("--plateau-window", type=int, default=None,
                         help="wsd schedule: the validation accuracy is smoothed by a trailing mean over "
                              "this many epochs before the plateau test (default 3; 1 = raw)")
-    parser.add_argument("--cooldown", type=float, default=0.25,
+    parser.add_argument("--cooldown", type=float, default=None,
                         help="wsd schedule: cool-down length as a fraction of the epochs run before it, "
                              "rounded up, at least 2 (default 0.25)")
     parser.add_argument("--label-smoothing", type=float, default=None,
@@ -221,8 +224,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--bs, --n, --r, --epochs, --probe-size and --lr must be positive")
     if args.cpu_bf16 is None:
         args.cpu_bf16 = False
-    if args.warmup_epochs < 0 or min(args.plateau_patience, args.plateau_window) < 1 \
-            or not 0 < args.cooldown <= 1:
+    if args.schedule == "wsd":  # its settings exist only for it (None otherwise, as in older runs' configs)
+        for key, value in WSD_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+    elif any(getattr(args, key) is not None for key in WSD_DEFAULTS):
+        parser.error("--warmup-epochs, --plateau-patience, --plateau-window and --cooldown go with "
+                     "--schedule wsd (the converge recipe's)")
+    if args.schedule == "wsd" and (args.warmup_epochs < 0 or args.plateau_patience < 1
+                                   or args.plateau_window < 1 or not 0 < args.cooldown <= 1):
         parser.error("--warmup-epochs must be >= 0, --plateau-patience and --plateau-window >= 1, "
                      "--cooldown in (0, 1]")
     if args.patience < 0 or args.val_size < 1:

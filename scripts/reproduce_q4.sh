@@ -67,7 +67,7 @@ if [[ "$RECIPE" == converge ]]; then
             --run-name "sweep-$1-lr$2"
     }
     for norm in "${SWEEP_NORMS[@]}"; do
-        for lr in $(python -c "p = ${START[$norm]}; print(f'{p / 2:g} {p:g} {2 * p:g}')"); do
+        for lr in $(awk -v p="${START[$norm]}" 'BEGIN { printf "%g %g %g", p / 2, p, 2 * p }'); do
             sweep_run "$norm" "$lr"
         done
     done

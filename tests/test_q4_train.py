@@ -412,11 +412,13 @@ def test_wsd_run_stops_after_its_cool_down_and_resumes_inside_it(tmp_path, monke
         main([*common, "--run-name", "cut"])
     monkeypatch.setattr(train, "train_one_epoch", real_epoch)
     resumed = main([*common, "--run-name", "cut", "--resume"])
-    for key in ("val_accuracy", "test_accuracy", "train_loss", "best_epoch", "epochs_run", "cooldown_after_epoch"):
+    for key in ("val_accuracy", "test_accuracy", "train_loss", "best_epoch", "epochs_run",
+                "cooldown_after_epoch"):
         assert resumed[key] == whole[key], key
     drop = ("time", "epoch_time")
     clean = lambda rows: [{k: v for k, v in row.items() if k not in drop} for row in rows]  # noqa: E731
-    assert clean(metrics(tmp_path / "q4_normalization" / "cut")) == clean(metrics(tmp_path / "q4_normalization" / "whole"))
+    runs = tmp_path / "q4_normalization"
+    assert clean(metrics(runs / "cut")) == clean(metrics(runs / "whole"))
 
 
 def test_normalize_runs_in_float32_under_cpu_bf16_autocast():
@@ -459,7 +461,8 @@ value = lambda flag: argv[argv.index(flag) + 1]
 norm, lr, out = value("--norm"), float(value("--lr")), value("--out-dir")
 name = value("--run-name") if "--run-name" in argv else f"{{norm}}-table"
 peak = {{"bn": 0.8, "gn": 0.05, "in": 0.1, "bin": 0.2, "nn": 0.02, "ln": 0.05}}.get(norm, 0.2)
-summary = {{"diverged": True}} if norm == "in" and lr > 0.1 else {{"val_accuracy": 0.9 - abs(math.log2(lr / peak)) / 10}}
+score = 0.9 - abs(math.log2(lr / peak)) / 10
+summary = {{"diverged": True}} if norm == "in" and lr > 0.1 else {{"val_accuracy": score}}
 folder = pathlib.Path(out) / "q4_normalization" / name
 folder.mkdir(parents=True, exist_ok=True)
 (folder / "config.json").write_text(json.dumps({{"norm": norm, "lr": lr}}))
@@ -467,8 +470,8 @@ folder.mkdir(parents=True, exist_ok=True)
 PY
 """)
     stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}", "Q4_NORMS": "bn gn in torch_bn",
-           "Q4_BS8_NORMS": "", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}",
+           "Q4_NORMS": "bn gn in torch_bn", "Q4_BS8_NORMS": "", "PYTHONPATH": str(REPO)}
     subprocess.run(["bash", str(work / "scripts" / "reproduce_q4.sh"), "--recipe", "converge",
                     "--out-dir", str(tmp_path / "study")], cwd=work, env=env, capture_output=True, text=True,
                    timeout=300)
