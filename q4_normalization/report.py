@@ -329,21 +329,29 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     total_h = sum(s for s in seconds if s is not None) / 3600
     edge = [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in scores.items()
             if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+    # The sweep's norms (torch_bn takes bn's pick); fewer than three lrs: its starting grid has not run.
+    unfinished = [NORM_NAMES[norm] for norm in ORDER if norm != "torch_bn" and len(scores.get(norm, {})) < 3]
     lines = ["## Learning-rate sweep of the `converge` recipe\n",
              f"Each norm's peak learning rate for `--recipe converge`, picked on validation accuracy "
              f"(the test split is not scored) from runs of the recipe's whole rule (warm-up, the peak "
              f"until validation accuracy plateaus, the linear cool-down) on "
-             f"{'/'.join(str(i) for i in images)} training images. A cell: best validation accuracy "
+             f"{'/'.join(f'{i:,}' for i in images)} training images. A cell: best validation accuracy "
              f"(%), then in brackets the best before the cool-down began, and epochs at the peak + "
-             f"epochs of cool-down. {len(sweep)} runs, {total_h:.1f} hours of wall time added up.\n",
+             f"epochs of cool-down. {len(sweep)} run(s), {total_h:.1f} hours of wall time added up.\n",
              markdown_table(["normalization", *(f"lr {lr:g}" for lr in grid), "pick",
                              "pick before cool-down"], rows), ""]
     lines.append("- The pick before the cool-down and at the end " + (
         f"differ for {', '.join(moved)}: the ranking still moved during the cool-down." if moved else
         "agree for every norm: the ranking of the learning rates did not change over the cool-down."))
-    lines.append("- " + (f"Picked at an end of the lrs tried, so a better lr may lie beyond it: "
-                         f"{', '.join(edge)}." if edge else
-                         "Every pick lies inside the lrs tried (the grid was widened until it did)."))
+    if unfinished:
+        lines.append(f"- The sweep has not finished: {', '.join(unfinished)} have fewer than the three "
+                     f"learning rates of their starting grid. Their picks (if any) are provisional, and the "
+                     f"table's runs wait for the sweep.")
+    if edge:
+        lines.append(f"- Picked at an end of the lrs tried, so a better lr may lie beyond it: "
+                     f"{', '.join(edge)}.")
+    elif not unfinished:
+        lines.append("- Every pick lies inside the lrs tried (the grid was widened until it did).")
     return lines + [""]
 
 

@@ -237,5 +237,10 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
     assert "differ for BatchNorm" in text
     assert "Picked at an end of the lrs tried, so a better lr may lie beyond it: BatchNorm (0.2)" in text
     # Wall time: each run from its start (t = 1000 s) to its last line, 3, 3, 4 and 4 epochs of 60 s.
-    assert "5 runs, 0.2 hours of wall time added up" in text
+    assert "5 run(s), 0.2 hours of wall time added up" in text
+    assert "on 10,000 training images" in text
+    # Only bn and gn were swept, bn at two lrs: the sweep is not finished and says so.
+    assert ("The sweep has not finished: none, BatchNorm, InstanceNorm, Batch-Instance Norm, LayerNorm have "
+            "fewer than the three learning rates") in text
+    assert "Every pick lies inside" not in text
     assert converge_sweep_section([]) == []
