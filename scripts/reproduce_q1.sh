@@ -23,7 +23,7 @@
 # A weak row selects its checkpoint on the weak dev labels (no gold anywhere) and also reports the
 # checkpoint the gold dev split selects (q5_ner_crf/train.py --validation-file).
 #
-# Self-training (when TAGGERS holds majority_doc): SELF_TRAIN_ROUNDS rounds (default 2; 0: none) of
+# Self-training (when TAGGERS holds majority_doc): SELF_TRAIN_ROUNDS rounds (default 1; 0: none) of
 # q1_weak_supervision/self_train.py, the tagger on majority_doc labels the first teacher, each
 # round's student (same recipe, trained on the weak labels plus the teacher's other entities, its
 # dev file made the same way) the next round's teacher.
@@ -40,7 +40,7 @@ if [[ -z "${TAGGER_EPOCHS:-}" ]]; then
     [[ ${#SMOKE[@]} -gt 0 ]] && TAGGER_EPOCHS=5  # the built-in corpus: enough to show the hand-off
 fi
 read -r -a TAGGER_EXTRA <<< "${TAGGER_FLAGS:-}"
-SELF_TRAIN_ROUNDS="${SELF_TRAIN_ROUNDS-2}"
+SELF_TRAIN_ROUNDS="${SELF_TRAIN_ROUNDS-1}"
 if [[ ! "$SELF_TRAIN_ROUNDS" =~ ^[0-9]+$ ]]; then
     echo "error: SELF_TRAIN_ROUNDS needs a number of rounds (0: none), got '$SELF_TRAIN_ROUNDS'" >&2
     exit 2
