@@ -91,7 +91,8 @@ def load_documents(args: argparse.Namespace, dataset=None) -> dict[str, tuple[li
         kept, ids, document = [], [], 0
         for sentence in sentences:
             if is_docstart(sentence):
-                document += bool(kept) and ids[-1] == document  # a new document, unless empty so far
+                if ids and ids[-1] == document:  # the current document has sentences: open a new one
+                    document += 1
                 continue
             kept.append(sentence)
             ids.append(document)

@@ -7,8 +7,9 @@ sentence-context LFs (context_lfs.py) and two document-level LFs (document_lfs.p
 majority vote of the 17 + 3 over a whole document) and aggregates the extended matrix three ways: majority vote, LabelModel and an HMM (hmm.py, fitted
 on the training split's votes). Writes the training and validation splits as IOB2 CoNLL files;
 scores each aggregate against the gold labels of every split (seqeval strict IOB2 entity scores,
-per type); and lists, per type, the gold entities of the training split the best-known aggregate
-misses most often (analysis only: no LF reads that list).
+per type); the majority vote's ablation as each group of added LFs joins; and, per type, the gold
+entities of the training split that the majority vote with the added LFs misses most often
+(analysis only: no LF reads that list).
 
     python q1_weak_supervision/weak_labels.py --conll-dir data/conll2003
     python q1_weak_supervision/weak_labels.py --smoke                  # built-in corpus, offline
