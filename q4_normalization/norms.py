@@ -70,16 +70,22 @@ class _MixedNormalize(torch.autograd.Function):
             mixed = gamma * rho
             weights = (mixed, gamma - mixed)
         channels_per_group = shape[1] // groups
-        xv = x.contiguous().view(shape[0], groups, channels_per_group, -1)
-        n, length = shape[0], xv.shape[3]
+        n, length = shape[0], x[0, 0].numel()
+        grouped = (n, groups, channels_per_group, 1)  # the per-row statistics' shape
         param_view = (1, groups, channels_per_group, 1)
         weights = [w.view(param_view) for w in weights]
+        # Half-precision input (bf16 under CPU autocast): x stays as it is (its memory format too)
+        # and every sum, statistic and the scale-and-shift are computed in float32.
+        stat = _statistics_dtype(x.dtype)
+        low = stat != x.dtype
+        xv = x if low else x.contiguous().view(n, groups, channels_per_group, -1)
+        rows_dims = (2, 3) if low else 3
         # Per (sample, channel) row: mean and mean square, one read of x each. The variance of a
         # row is E[x^2] - E[x]^2 (the single-pass formula; it loses digits only when a row's mean
         # is many times its spread); rows are then pooled into groups with Chan's exact formula.
-        row_mean = xv.mean(3, keepdim=True)
-        row_var = (torch.linalg.vector_norm(xv, dim=3, keepdim=True).square_().div_(length)
-                   - row_mean.square()).clamp_(min=0)
+        row_mean = xv.mean(rows_dims, keepdim=True, dtype=stat).view(grouped)
+        row_var = (torch.linalg.vector_norm(xv, dim=rows_dims, keepdim=True, dtype=stat).view(grouped)
+                   .square_().div_(length) - row_mean.square()).clamp_(min=0)
         means, variances, rstds = [], [], []
         for pooled in over_batch:
             if channels_per_group == 1 and not pooled:  # the statistics are the rows' own
@@ -101,8 +107,13 @@ class _MixedNormalize(torch.autograd.Function):
         # (torch.addcmul with two broadcast operands takes a slow, unvectorised path on the CPU.)
         # y is allocated in x's shape, not returned as a view: autograd forbids in-place ops
         # (such as ReLU(inplace=True)) on a custom function's output that is a view.
-        y = torch.empty(shape, dtype=xv.dtype, device=xv.device)
-        torch.mul(xv, scale, out=y.view(xv.shape)).add_(shift)
+        if low:  # a new tensor in x's layout; one fused pass under torch.compile
+            y = (x.to(stat) * _per_channel(scale, groups, shape)
+                 + _per_channel(shift, groups, shape)).to(x.dtype)
+        else:
+            y = torch.empty(shape, dtype=xv.dtype, device=xv.device)
+            torch.mul(xv, scale, out=y.view(xv.shape)).add_(shift)
+        ctx.grouped = (n, groups, channels_per_group, length)
         ctx.save_for_backward(xv, *weights, *means, *rstds, *mix_params)
         ctx.over_batch = over_batch
         ctx.mix = mix
@@ -117,11 +128,18 @@ class _MixedNormalize(torch.autograd.Function):
         k = len(over_batch)
         xv, saved = ctx.saved_tensors[0], ctx.saved_tensors[1:]
         weights, means, rstds = saved[:k], saved[k:2 * k], saved[2 * k:3 * k]
-        n, _, channels_per_group, length = xv.shape
-        dyv = dy.contiguous().view(xv.shape)
-        sum_dy = dyv.sum(3, keepdim=True)                                  # per (sample, channel)
-        buffer = torch.mul(dyv, xv)  # reused below for grad_x, which saves one allocation of x's size
-        sum_dy_x = buffer.sum(3, keepdim=True)
+        n, groups, channels_per_group, length = ctx.grouped
+        stat = _statistics_dtype(xv.dtype)
+        low = stat != xv.dtype
+        if low:  # xv is x itself (see forward); sums in float32
+            dyv = dy.to(xv.dtype)
+            sum_dy = dyv.sum((2, 3), keepdim=True, dtype=stat).view(n, groups, channels_per_group, 1)
+            sum_dy_x = (dyv.to(stat) * xv.to(stat)).sum((2, 3), keepdim=True).view(sum_dy.shape)
+        else:
+            dyv = dy.contiguous().view(xv.shape)
+            sum_dy = dyv.sum(3, keepdim=True)                              # per (sample, channel)
+            buffer = torch.mul(dyv, xv)  # reused below for grad_x, which saves one allocation of x's size
+            sum_dy_x = buffer.sum(3, keepdim=True)
         coef_dy = coef_x = offset = 0
         weight_grads = []
         for pooled, weight, mean, rstd in zip(over_batch, weights, means, rstds):
@@ -136,7 +154,11 @@ class _MixedNormalize(torch.autograd.Function):
             coef_x = coef_x + b
             offset = offset + (rstd_by_count * sum_g - b * mean)
         grad_x = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and low:  # in float32 (its terms cancel), stored in x's precision
+            shape = xv.shape
+            grad_x = (xv.to(stat) * _per_channel(coef_x, groups, shape) + _per_channel(offset, groups, shape)
+                      + dyv.to(stat) * _per_channel(coef_dy, groups, shape)).to(xv.dtype)
+        elif ctx.needs_input_grad[0]:
             grad_x = torch.mul(xv, coef_x, out=buffer).add_(offset).addcmul_(dyv, coef_dy).view(dy.shape)
         grad_bias = sum_dy.sum(0).flatten() if ctx.needs_input_grad[1] else None
         if ctx.mix:  # d/dgamma = rho * g_bn + (1 - rho) * g_in, d/drho = gamma * (g_bn - g_in)
@@ -147,8 +169,19 @@ class _MixedNormalize(torch.autograd.Function):
         return (grad_x, grad_bias, None, None, None, None, *grad_weights)
 
 
+def _statistics_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The precision of the statistics: float32 for half-precision input, else the input's."""
+    return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+
+
+def _per_channel(t: torch.Tensor, groups: int, shape: torch.Size) -> torch.Tensor:
+    """A per-(sample, channel) or per-(sample, group) tensor, (N or 1, G, C/G or 1, 1), as
+    (N or 1, C, 1, 1), to broadcast against x of `shape` (N, C, H, W) in whatever memory format."""
+    t = t.expand(t.shape[0], groups, shape[1] // groups, 1)
+    return t.reshape(t.shape[0], shape[1], *([1] * (len(shape) - 2)))
+
+
 @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
-@torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
 def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Tensor, groups: int,
               over_batch: tuple[bool, ...], eps: float = 1e-5, mix: bool = False) -> tuple[torch.Tensor, ...]:
     """sum_k weights[k] * normalize_k(x) + bias for x (N, C, *) and per-channel (C,) weights/bias.
@@ -157,7 +190,10 @@ def normalize(x: torch.Tensor, weights: tuple[torch.Tensor, ...], bias: torch.Te
     over the batch where over_batch[k]. Returns (y, mean, var): y shaped like x, and grouping 0's
     mean and biased variance per group (flattened, no gradient). With `mix` (two groupings),
     `weights` is (gamma, rho) and the groupings get gamma * rho and gamma * (1 - rho). Under CUDA
-    autocast (CUDA or CPU) it runs in float32, as torch's own layer_norm and group_norm do."""
+    autocast it runs in float32, as torch's own layer_norm and group_norm do. Under CPU autocast
+    it takes bf16 input as it comes and returns bf16, with every sum, statistic and the
+    scale-and-shift in float32 (as torch's CPU batch_norm does for bf16): casting every
+    activation to float32 and back cost the bf16 step most of its speed."""
     if mix and (len(weights) != 2 or len(over_batch) != 2):
         raise ValueError("normalize(mix=True) takes weights (gamma, rho) and two groupings")
     return _MixedNormalize.apply(x, bias, groups, tuple(over_batch), eps, mix, *weights)

@@ -421,21 +421,41 @@ def test_wsd_run_stops_after_its_cool_down_and_resumes_inside_it(tmp_path, monke
     assert clean(metrics(runs / "cut")) == clean(metrics(runs / "whole"))
 
 
-def test_normalize_runs_in_float32_under_cpu_bf16_autocast():
-    # Under CPU autocast the convolutions hand bf16 tensors to the norms; the statistics must
-    # still be taken in float32 (E[x^2] - E[x]^2 in bf16 loses every digit), as torch's own
-    # group_norm does: our layer on a bf16 input equals our layer on that input made float32.
+def test_normalize_keeps_float32_statistics_under_cpu_bf16_autocast():
+    # Under CPU autocast the convolutions hand bf16 tensors to the norms. The layers keep them in
+    # bf16 but take the statistics in float32: on rows whose mean is 13 times their spread (mean
+    # 40, std 3), E[x^2] - E[x]^2 in bf16 would lose every digit of the variance. Outputs, input
+    # gradients, parameter gradients and running statistics must match the float32 layer applied
+    # to the same (bf16-valued) input within bf16's resolution, in either memory format.
     from q4_normalization.norms import NORMS
 
     torch.manual_seed(0)
     x = (torch.randn(4, 16, 5, 5) * 3 + 40).to(torch.bfloat16)
-    for norm in ("bn", "in", "bin", "ln", "gn"):
-        layer = NORMS[norm](16)
+    dy = torch.randn(4, 16, 5, 5).to(torch.bfloat16)
+    for norm, layout in [(norm, torch.contiguous_format) for norm in ("bn", "in", "bin", "ln", "gn")] + \
+            [("gn", torch.channels_last), ("bin", torch.channels_last)]:
+        x, dy = x.contiguous(memory_format=layout), dy.contiguous(memory_format=layout)
+        low, ref = NORMS[norm](16), NORMS[norm](16)
+        for layer in (low, ref):
+            with torch.no_grad():
+                layer.weight.copy_(torch.linspace(0.5, 1.5, 16))
+                if norm == "bin":
+                    layer.rho.copy_(torch.linspace(0, 1, 16))
+        x_low, x_ref = x.clone().requires_grad_(), x.float().requires_grad_()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = layer(x)
-        assert y.dtype == torch.float32, norm
-        torch.testing.assert_close(y, layer(x.float()), rtol=1e-5, atol=1e-5)
-
+            y = low(x_low)
+        assert y.dtype == torch.bfloat16, norm
+        y.backward(dy)
+        y_ref = ref(x_ref)
+        y_ref.backward(dy.float())
+        assert x_low.grad.dtype == torch.bfloat16
+        torch.testing.assert_close(y.float(), y_ref, rtol=2e-2, atol=2e-2)
+        torch.testing.assert_close(x_low.grad.float(), x_ref.grad, rtol=2e-2, atol=2e-2)
+        for name, parameter in low.named_parameters():
+            torch.testing.assert_close(parameter.grad, dict(ref.named_parameters())[name].grad,
+                                       rtol=2e-2, atol=5e-2)
+        for name, buffer in low.named_buffers():
+            torch.testing.assert_close(buffer, dict(ref.named_buffers())[name], rtol=1e-3, atol=1e-3)
 
 def test_converge_sweep_widens_the_grid_until_every_pick_lies_inside(tmp_path):
     # reproduce_q4.sh --recipe converge with a stand-in `python` whose training runs only write a
