@@ -107,7 +107,7 @@ CONVERGE_LR = dict(CPU_LR)
 LR_REFERENCE_BATCH = 128
 # The wsd schedule's settings (train.py --help): warm-up epochs, plateau patience and smoothing
 # window (epochs), cool-down length as a fraction of the epochs run before it.
-WSD_DEFAULTS = {"warmup_epochs": 2.0, "plateau_patience": 4, "plateau_window": 3, "cooldown": 0.25}
+WSD_DEFAULTS = {"warmup_epochs": 2.0, "plateau_patience": 6, "plateau_window": 5, "cooldown": 0.25}
 DEFAULTS = {"dataset": "cifar10", "n": 2, "val_size": 10000, "train_size": None, "test_size": None,
             "probe_size": 256}
 SMOKE_DEFAULTS = {"dataset": "builtin10", "n": 1, "epochs": 2, "val_size": 128, "train_size": 256,
@@ -161,10 +161,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="wsd schedule: epochs of linear warm-up from 0 to the peak lr (default 2)")
     parser.add_argument("--plateau-patience", type=int, default=None,
                         help="wsd schedule: epochs without a new best of the smoothed validation accuracy "
-                             "that start the cool-down (default 4)")
+                             "that start the cool-down (default 6)")
     parser.add_argument("--plateau-window", type=int, default=None,
                         help="wsd schedule: the validation accuracy is smoothed by a trailing mean over "
-                             "this many epochs before the plateau test (default 3; 1 = raw)")
+                             "this many epochs before the plateau test (default 5; 1 = raw)")
     parser.add_argument("--cooldown", type=float, default=None,
                         help="wsd schedule: cool-down length as a fraction of the epochs run before it, "
                              "rounded up, at least 2 (default 0.25)")
@@ -301,9 +301,11 @@ def cooldown_plan(args: argparse.Namespace, val_accuracies: list[float]) -> tupl
     has not reached a new best for --plateau-patience epochs, or when a cool-down started any later
     would not end by --epochs (it is then cut to the epochs left); None: stay at the peak.
 
-    Why smoothed: at a high constant learning rate the validation accuracy jumps by several points
-    from one epoch to the next, so "no new best for 4 epochs" of the raw values is often a lucky
-    early high, not a plateau (a sweep run stopped at 45% training accuracy that way)."""
+    Why smoothed, and why 5 and 6: at a high constant learning rate the validation accuracy jumps
+    by up to 8 points from one epoch to the next, so "no new best for 4 epochs" of the raw values
+    is often a lucky early high, not a plateau (a sweep run stopped at 45% training accuracy that
+    way), and a 3-epoch mean with patience 4 still stopped a run whose training accuracy was
+    rising by a point an epoch (q4_normalization/README.md)."""
     epoch = len(val_accuracies)
     length = max(2, math.ceil(args.cooldown * epoch))
     plateau = epoch > args.warmup_epochs and \

@@ -351,7 +351,11 @@ def test_wsd_schedule_warms_up_holds_the_peak_and_cools_down_linearly():
 
 
 def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end_by_the_cap():
-    args = train.parse_args(["--recipe", "converge", "--norm", "gn"])  # window 3, patience 4, 25%, cap 60
+    defaults = train.parse_args(["--recipe", "converge", "--norm", "gn"])
+    assert (defaults.plateau_window, defaults.plateau_patience, defaults.cooldown, defaults.epochs) == \
+        (5, 6, 0.25, 60)
+    args = train.parse_args(["--recipe", "converge", "--norm", "gn", "--plateau-window", "3",
+                             "--plateau-patience", "4"])
     assert train.smoothed([0.3, 0.6, 0.9, 0.3], 3) == pytest.approx([0.3, 0.45, 0.6, 0.6])
     # Noisy but rising: the raw values have no new best for 4 epochs after the lucky 0.50, the
     # 3-epoch means (0.40 0.43 0.44 0.46 0.47 ...) keep rising: no plateau.
@@ -369,7 +373,8 @@ def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end
     steady = [i / 100 for i in range(48)]                                     # never a plateau
     assert train.cooldown_plan(args, steady[:47]) is None                    # 47 + 12 < 60
     assert train.cooldown_plan(args, steady) == (48, 12)                     # 48 + 12 = 60: ends at the cap
-    short = train.parse_args(["--recipe", "converge", "--norm", "gn", "--epochs", "10"])
+    short = train.parse_args(["--recipe", "converge", "--norm", "gn", "--epochs", "10",
+                              "--plateau-window", "3", "--plateau-patience", "4"])
     assert train.cooldown_plan(short, steady[:8]) == (8, 2)
     assert train.cooldown_plan(short, flat[:9]) == (9, 1)                   # cut to the epoch left
 
