@@ -17,15 +17,15 @@ seed and fed the same batch. Within one batch size and mode the networks take th
 so load from other processes hits all of them alike; each time is the median over `--steps` steps
 after `--warmup` untimed ones (those include the compilation). `--allocator keep` removes random
 page-fault costs as in bench_norms.py. Prints a table of ms/step and ours/torch_bn ratios and,
-last, exactly
+last (but see --precision), exactly
 
     ratio train_step ours/torch_bn worst = X
 
 with X the largest ratio over our five layers, every batch size and mode timed (with both
 modes, a line per mode comes before it). `--precision both` times every network in float32 and
 under bf16 autocast with channels-last (what `--cpu-bf16` does in the training scripts), and prints
-before that line `ratio train_step bf16/fp32 median = Y` (Y: the median over the networks, batch
-sizes and modes of bf16 time / float32 time; below 1 is faster). Run it alone: on a
+after that line, last, `ratio train_step bf16/fp32 median = Y` (Y: the median over the networks,
+batch sizes and modes of bf16 time / float32 time; below 1 is faster). Run it alone: on a
 shared machine the absolute times move; the ratios, from one run, move less.
 """
 
@@ -144,11 +144,11 @@ def main(argv=None):
                           f"{ratio:14.2f}")
             if len(timed) == 2:
                 bf16_ratios += [timed["bf16"][name] / timed["fp32"][name] for name in timed["fp32"]]
-    if bf16_ratios:
-        print(f"ratio train_step bf16/fp32 median = {statistics.median(bf16_ratios):.2f}")
     for mode in modes if len(modes) > 1 else ():
         print(f"ratio train_step ours/torch_bn worst {mode} = {max(ratios[mode]):.2f}")
     print(f"ratio train_step ours/torch_bn worst = {max(max(values) for values in ratios.values()):.2f}")
+    if bf16_ratios:
+        print(f"ratio train_step bf16/fp32 median = {statistics.median(bf16_ratios):.2f}")
 
 
 if __name__ == "__main__":
