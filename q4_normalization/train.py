@@ -6,6 +6,7 @@ on validation accuracy, each norm with the report's learning-rate schedule.
     python q4_normalization/train.py --norm bin --bs 8          # the canonical invocation
     python q4_normalization/train.py --norm ln --smoke          # built-in data, seconds on a CPU
     bash scripts/reproduce_q4.sh [--smoke]                      # every run, then reports/q4.md
+    python q4_normalization/train.py --norm gn --recipe converge --lr 0.1 --threads 1   # to convergence
 
 Prints one line per epoch, then accuracy, macro F1 and micro F1 on train, val and test with the
 best checkpoint; writes metrics, figures and checkpoints to runs/q4_normalization/<run>/ and W&B.
@@ -132,7 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="report: the report's per-norm schedules, no augmentation; modern: lr 0.1 "
                              "cosine, crop+flip, wd 5e-4, 60 epochs; cpu: the 15-epoch CPU table's recipe "
                              "(warm-up + cosine, label smoothing 0.1, no decay on norm/bias parameters, "
-                             "lr per norm)")
+                             "lr per norm); converge: the cpu recipe trained to convergence (wsd schedule: "
+                             "the cool-down starts when validation accuracy plateaus, at most 60 epochs; "
+                             "bf16 on the CPU)")
     parser.add_argument("--lr", type=float, default=None,
                         help="initial learning rate (default: the recipe's per norm)")
     parser.add_argument("--schedule", default=None,
