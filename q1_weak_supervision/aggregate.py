@@ -158,14 +158,21 @@ def token_scores(predictions: np.ndarray, gold: np.ndarray,
         start += len(tags)
     if start != len(predictions):
         raise ValueError(f"{len(predictions)} token predictions for {start} gold tokens")
+    scores.update(entity_scores(gold_tags, predicted_tags))
+    return scores
+
+
+def entity_scores(gold_tags: list[list[str]], predicted_tags: list[list[str]]) -> dict[str, float]:
+    """seqeval's strict IOB2 entity precision, recall and F1, micro (`entity_*`) and per type
+    (`<TYPE>_entity_*`), of IOB2 tag sequences against gold."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # seqeval warns about types that are never predicted
         report = seqeval_report(gold_tags, predicted_tags, mode="strict", scheme=IOB2,
                                 output_dict=True, zero_division=0)
     micro = report.get("micro avg", {})
-    scores.update({"entity_precision": float(micro.get("precision", 0.0)),
-                   "entity_recall": float(micro.get("recall", 0.0)),
-                   "entity_f1": float(micro.get("f1-score", 0.0))})
+    scores = {"entity_precision": float(micro.get("precision", 0.0)),
+              "entity_recall": float(micro.get("recall", 0.0)),
+              "entity_f1": float(micro.get("f1-score", 0.0))}
     for name in TOKEN_CLASSES:
         entry = report.get(name, {})
         scores[f"{name}_entity_precision"] = float(entry.get("precision", 0.0))

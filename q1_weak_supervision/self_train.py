@@ -22,12 +22,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
-from seqeval.metrics import classification_report
 from seqeval.metrics.sequence_labeling import get_entities
-from seqeval.scheme import IOB2
 
 from common.atomic import atomic_write_text
 from common.cli import HelpFormatter, add_common_args, entry_point
@@ -35,9 +32,9 @@ from common.data.conll import read_conll
 from common.errors import DataError
 from common.seed import seed_everything
 from common.tracking import start_run
+from q1_weak_supervision.aggregate import entity_scores
 from q1_weak_supervision.analyze_lfs import format_table
 from q1_weak_supervision.corpus import add_source_args, describe_source, load_splits, resolve_source, run_name
-from q1_weak_supervision.labeling_functions import TOKEN_CLASSES
 
 PROJECT = "Q1-weak-supervision-ner"
 FILES = {"train": "train.txt", "validation": "valid.txt"}
@@ -85,22 +82,6 @@ def teacher_tags(teacher_run: Path, sentences: list[list[str]], work: Path) -> l
     return [[tag for _, tag in rows] for rows in tagged]
 
 
-def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
-    """seqeval strict IOB2 entity P/R/F1, overall and per type, and the number of entities."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = classification_report(gold, predicted, mode="strict", scheme=IOB2, output_dict=True,
-                                       zero_division=0)
-    micro = report.get("micro avg", {})
-    scores = {"entity_precision": float(micro.get("precision", 0.0)),
-              "entity_recall": float(micro.get("recall", 0.0)),
-              "entity_f1": float(micro.get("f1-score", 0.0)),
-              "entities": sum(len(get_entities(tags)) for tags in predicted)}
-    for name in TOKEN_CLASSES:
-        scores[f"{name}_entity_f1"] = float(report.get(name, {}).get("f1-score", 0.0))
-    return scores
-
-
 @entry_point
 def main(argv=None) -> dict:
     args = parse_args(argv)
@@ -138,7 +119,8 @@ def main(argv=None) -> dict:
         print(f"wrote {path}")
         gold_tags = [list(s.ner) for s in gold]
         for labels, tags in (("weak", [list(s.ner) for s in weak]), ("teacher", teacher), ("student", student)):
-            for key, value in entity_scores(gold_tags, tags).items():
+            entities = sum(len(get_entities(sentence_tags)) for sentence_tags in tags)
+            for key, value in {**entity_scores(gold_tags, tags), "entities": entities}.items():
                 summary[f"{labels}/{split}/{key}"] = value
             rows.append([labels, split, *(summary[f"{labels}/{split}/{key}"] for key in
                                           ("entity_precision", "entity_recall", "entity_f1", "entities"))])
