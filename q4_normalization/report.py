@@ -290,6 +290,13 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
     return rows
 
 
+def edge_picks(scores: dict[str, dict[float, float]]) -> list[str]:
+    """"Norm (lr)" for each norm of a sweep (by norm key) whose pick is the smallest or the largest
+    of two or more lrs tried: a better lr may lie beyond it."""
+    return [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in sorted(scores.items())
+            if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+
+
 def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     """The converge recipe's learning-rate sweep (the whole wsd rule on a training subset): per norm
     and lr, the best validation accuracy at the end and at the end of the constant phase (the
@@ -327,8 +334,7 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     images = sorted({run.summary["train_images"] for run in sweep if "train_images" in run.summary})
     seconds = [wall_time_s(run) for run in sweep]
     total_h = sum(s for s in seconds if s is not None) / 3600
-    edge = [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in scores.items()
-            if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+    edge = edge_picks(scores)
     # The sweep's norms (torch_bn takes bn's pick); fewer than three lrs: its starting grid has not run.
     unfinished = [NORM_NAMES[norm] for norm in ORDER if norm != "torch_bn" and len(scores.get(norm, {})) < 3]
     lines = ["## Learning-rate sweep of the `converge` recipe\n",
@@ -484,8 +490,7 @@ def main(argv=None) -> Path:
                   f"scored). torch's BatchNorm2d takes BatchNorm's pick.\n",
                   sweep_table(sweep_scores(sweep))]
         scores = sweep_scores(sweep)
-        edge = [f"{NORM_NAMES[norm]} ({pick(lrs):g})" for norm, lrs in sorted(scores.items())
-                if len(lrs) > 1 and pick(lrs) in (min(lrs), max(lrs))]
+        edge = edge_picks(scores)
         if edge:
             parts.append(f"Picked at an end of their grid, so a better lr may lie beyond it: "
                          f"{', '.join(edge)}.")

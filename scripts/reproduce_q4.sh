@@ -93,7 +93,6 @@ if [[ "$RECIPE" == converge ]]; then
         LR[$norm]=$(python -m q4_normalization.select_lr --sweep-dir "$SWEEP" --norm "$norm") || unset "LR[$norm]"
     done
     [[ -n "${LR[bn]-}" ]] && LR[torch_bn]=${LR[bn]}
-    WAIT_FOR_PICK=1
 elif [[ "$RECIPE" == cpu ]]; then
     # ---- learning-rate sweep: validation accuracy only, the test split is not scored ----
     SWEEP="$RUNS/q4_lr_sweep"
@@ -121,9 +120,8 @@ lr_flag() {  # lr_flag NORM: --lr with the sweep's pick, nothing for the other r
 }
 
 # ---- the table ----
-WAIT_FOR_PICK=${WAIT_FOR_PICK-0}
-picked() {  # picked NORM: false (with a note) where the recipe's sweep has no pick for NORM yet
-    [[ $WAIT_FOR_PICK == 0 || -n "${LR[$1]-}" ]] && return 0
+picked() {  # picked NORM: false (with a note) where the converge sweep has no pick for NORM yet
+    [[ "$RECIPE" != converge || -n "${LR[$1]-}" ]] && return 0
     echo "note: no learning rate picked for $1 yet (no finished sweep run): its rows wait" >&2
     return 1
 }
