@@ -2,12 +2,16 @@
 
     crf = CRF(num_tags)
     log_likelihood = crf.log_likelihood(emissions, tags, mask)   # (B,)   emissions (B, T, K)
+    log_likelihood = crf.log_likelihood(emissions, tags_with_unlabelled, mask)  # tag -1: any tag
     best_paths = crf.decode(emissions, mask)                      # (B, T) LongTensor
 
 log p(y | x) = s(y) - log Z with s(y) = start[y_1] + sum_t emit[t, y_t] + sum_{t>1} trans[y_{t-1}, y_t]
 + end[y_L]. Parameters carry pytorch-crf's names, so state dicts load both ways, but start at zero
 as in the report. `mask` (B, T) is True on the real tokens and, as in pytorch-crf, a prefix mask
-with mask[:, 0] all True. Where the speed comes from (batched forward algorithm with an exact
+with mask[:, 0] all True. A tag of -1 (UNLABELLED) marks a token whose tag is unknown (partial
+annotation, Tsuboi et al. 2008): the likelihood then sums over every path that agrees with the known
+tags, log sum_{y ~ tags} exp s(y) - log Z, so the unknown tokens add no label of their own; with no
+-1 it is the usual log p(tags | x). Where the speed comes from (batched forward algorithm with an exact
 fallback on underflow, batched Viterbi back-tracking): q5_ner_crf/README.md, "The CRF benchmark".
 """
 
@@ -15,6 +19,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+UNLABELLED = -1          # a tag id: this token's tag is unknown (partial annotation)
+_OFF_PATH = -10_000.0    # added to a tag's emission to take it off the paths (exp() of it is 0)
 
 
 class CRF(nn.Module):
@@ -64,9 +72,18 @@ class CRF(nn.Module):
 
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor,
                        mask: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(tags | emissions) per sentence, shape (B,). The loss is its negated mean."""
+        """log p(tags | emissions) per sentence, shape (B,). The loss is its negated mean. Tags of
+        UNLABELLED (-1) are unknown: the numerator sums over the paths that agree with the others."""
         emissions, mask = self._prepare(emissions, tags, mask)
-        return self._path_score(emissions, tags, mask) - self._log_partition(emissions, mask)
+        unknown = (tags == UNLABELLED) & mask
+        if bool(unknown.any()):
+            # The known tokens keep only their tag; the unknown ones keep every tag.
+            known = nn.functional.one_hot(tags.clamp(min=0).long(), self.num_tags).bool()
+            allowed = known | unknown.unsqueeze(2)
+            numerator = self._log_partition(emissions.masked_fill(~allowed, _OFF_PATH), mask)
+        else:
+            numerator = self._path_score(emissions, tags.clamp(min=0), mask)
+        return numerator - self._log_partition(emissions, mask)
 
     def path_score(self, emissions: torch.Tensor, tags: torch.Tensor,
                    mask: torch.Tensor | None = None) -> torch.Tensor:

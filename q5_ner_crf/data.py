@@ -5,6 +5,8 @@ sentence level with a seeded shuffle (GMB ships no split), CoNLL-2003, MultiCoNE
 coarse types) and the built-in `--smoke` corpus, written as MultiCoNER files for `multiconer` so
 that the smoke run goes through the real reader. File formats: q5_ner_crf/README.md, "Data".
 `Vocab` maps words to ids with `<pad>` = 0 and `<unk>` = 1; tags are a list with "O" first.
+A training file may leave tokens unlabelled (partial annotation): their tag is UNLABELLED_TAG
+("-"), which is no tag of the model; `NERDataset` encodes it as `crf.UNLABELLED` (-1).
 `NERDataset` yields padded `Batch`es with masks; a batch's characters are encoded once per
 distinct token (`chars`, `char_mask`, and `char_index` (B, T) pointing into them), and each token
 has a casing class (`casing_class`, Reimers & Gurevych 2017's casing feature). `iob2_to_iobes` and
@@ -25,6 +27,9 @@ import torch
 from common.data.conll import (Sentence, builtin_conll_splits, is_valid_tag, iob1_to_iob2,
                                load_conll2003_hf, load_conll_dir, read_gmb_csv)
 from common.errors import DataError
+from q5_ner_crf.crf import UNLABELLED
+
+UNLABELLED_TAG = "-"  # in a training file: this token's tag is unknown (q5_ner_crf/train.py --train-file)
 
 DATASETS = ("gmb", "conll2003", "multiconer")
 LANGUAGES = ("en", "hi", "bn")
@@ -392,7 +397,7 @@ class Vocab:
 def tag_names(splits: dict[str, list[Sentence]]) -> list[str]:
     """Every tag of every split, "O" first, then sorted by type and B before I. Tags seen only in
     validation/test are included so that the output layer can represent (and miss) them."""
-    tags = {tag for sentences in splits.values() for s in sentences for tag in s.ner} - {"O"}
+    tags = {tag for sentences in splits.values() for s in sentences for tag in s.ner} - {"O", UNLABELLED_TAG}
     return ["O"] + sorted(tags, key=lambda t: (t[2:], t[0]))
 
 
@@ -402,7 +407,7 @@ def tag_names(splits: dict[str, list[Sentence]]) -> list[str]:
 @dataclass
 class Batch:
     words: torch.Tensor       # (B, T) word ids, 0 at padding
-    tags: torch.Tensor        # (B, T) tag ids, 0 ("O") at padding
+    tags: torch.Tensor        # (B, T) tag ids, 0 ("O") at padding, UNLABELLED (-1) where unknown
     mask: torch.Tensor        # (B, T) bool, True on real tokens
     chars: torch.Tensor       # (U, W) char ids of the batch's U distinct tokens, 0 at padding
     char_mask: torch.Tensor   # (U, W) bool
@@ -425,7 +430,7 @@ class NERDataset:
         empty = next((i for i, s in enumerate(self.sentences) if len(s) == 0), None)
         if empty is not None:
             raise DataError(f"sentence {empty} has no tokens")
-        tag_ids = {tag: index for index, tag in enumerate(tags)}
+        tag_ids = {tag: index for index, tag in enumerate(tags)} | {UNLABELLED_TAG: UNLABELLED}
         self.tag_names = list(tags)
         self.word_ids = [words.encode(s.tokens) for s in self.sentences]
         self.tag_ids = [[tag_ids[t] for t in s.ner] for s in self.sentences]

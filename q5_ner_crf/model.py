@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from common.metrics import count_parameters
-from q5_ner_crf.crf import CRF
+from q5_ner_crf.crf import CRF, UNLABELLED
 from q5_ner_crf.data import CASING_CLASSES, Batch
 from q5_ner_crf.lstm import CharBiLSTMEncoder, layer_norm_kind, make_bilstm
 
@@ -104,7 +104,9 @@ class Tagger(nn.Module):
         sentences = emissions.shape[0]
         if self.crf is not None:
             return -self.crf.log_likelihood(emissions, batch.tags, batch.mask).sum() / sentences
-        losses = F.cross_entropy(emissions.transpose(1, 2), batch.tags, reduction="none")
+        # An unlabelled token (tag UNLABELLED) adds nothing: its loss is 0.
+        losses = F.cross_entropy(emissions.transpose(1, 2), batch.tags, reduction="none",
+                                 ignore_index=UNLABELLED)
         return (losses * batch.mask).sum() / sentences
 
     def loss(self, batch: Batch) -> torch.Tensor:

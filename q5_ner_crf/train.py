@@ -42,8 +42,9 @@ from common.errors import DataError
 from common.report import text_table
 from common.seed import seed_everything
 from common.tracking import start_run
-from q5_ner_crf.data import (DATASETS, GRANULARITIES, LANGUAGES, NERDataset, build_vocabularies,
-                             iob2_to_iobes, iobes_to_iob2, load_splits, tag_names, truncate)
+from q5_ner_crf.data import (DATASETS, GRANULARITIES, LANGUAGES, UNLABELLED_TAG, NERDataset,
+                             build_vocabularies, iob2_to_iobes, iobes_to_iob2, load_splits, tag_names,
+                             truncate)
 from q5_ner_crf.embeddings import embedding_matrix, load_glove, lookup, wanted_words, write_smoke_glove
 from q5_ner_crf.lstm import LAYER_NORMS
 from q5_ner_crf.model import Tagger, count_parameters, model_variant
@@ -90,7 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            "(defaults in the docstring)")
     data.add_argument("--train-file", default=None,
                       help="train on this CoNLL file (token ... TAG columns, IOB1 or IOB2) instead of "
-                           "the dataset's training split, e.g. Q1's weakly labelled train.txt")
+                           "the dataset's training split, e.g. Q1's weakly labelled train.txt; a tag "
+                           "of '-' leaves a token unlabelled (the loss sums over its tags)")
     data.add_argument("--validation-file", default=None,
                       help="select the checkpoint on this CoNLL file instead of the dataset's "
                            "validation split; that split is then also scored every epoch and the "
@@ -233,7 +235,9 @@ def evaluate(model: Tagger, dataset: NERDataset, args: argparse.Namespace,
              device: torch.device) -> dict[str, Any]:
     """seqeval strict-IOB2 entity scores, token accuracy without padding, and per-type reports."""
     predictions, loss_sum = predict(model, dataset, args.eval_batch_size, device)
-    gold = [iobes_to_iob2(sentence.ner) for sentence in dataset.sentences]
+    # An unlabelled training token (a partial --train-file) is scored as O.
+    gold = [iobes_to_iob2(["O" if tag == UNLABELLED_TAG else tag for tag in sentence.ner])
+            for sentence in dataset.sentences]
     tokens = sum(len(tags) for tags in gold)
     correct = sum(p == g for pred, true in zip(predictions, gold) for p, g in zip(pred, true))
     report = classification_report(gold, predictions, mode="strict", scheme=IOB2, output_dict=True,
@@ -325,11 +329,11 @@ def prepare_embeddings(args, splits, words_only_train, run_dir: Path):
     return glove, extra
 
 
-def check_known_tags(sentences: list, path: str, scored_tags: list[str]) -> list:
+def check_known_tags(sentences: list, path: str, scored_tags: list[str], unlabelled: bool = False) -> list:
     """`sentences` unchanged if each of their tags is one the dataset's validation and test splits
-    use; else a DataError naming the first other tag: a type the scored splits never use (B-XYZ)
-    would train, score 0 and say nothing."""
-    known = set(scored_tags)
+    use (or, with `unlabelled`, UNLABELLED_TAG); else a DataError naming the first other tag: a type
+    the scored splits never use (B-XYZ) would train, score 0 and say nothing."""
+    known = set(scored_tags) | ({UNLABELLED_TAG} if unlabelled else set())
     unknown = next((tag for s in sentences for tag in s.ner if tag not in known), None)
     if unknown is not None:
         raise DataError(f"{path}: tag {unknown} is not used by the validation and test splits; "
@@ -381,8 +385,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # Labels from files (Q1's weak labels): the dataset's own validation split stays as the gold one.
     scored_tags = tag_names({name: splits[name] for name in ("validation", "test")})
     if args.train_file:
-        splits["train"] = check_known_tags(read_conll(args.train_file), args.train_file, scored_tags)
+        splits["train"] = check_known_tags(read_conll(args.train_file, unlabelled_tag=UNLABELLED_TAG),
+                                           args.train_file, scored_tags, unlabelled=True)
         source += f"; training labels from {args.train_file}"
+        unlabelled = sum(tag == UNLABELLED_TAG for sentence in splits["train"] for tag in sentence.ner)
+        if unlabelled:
+            source += f" ({unlabelled:,} tokens unlabelled)"
     if args.validation_file:
         splits["gold_validation"] = splits["validation"]
         splits["validation"] = check_known_tags(read_conll(args.validation_file), args.validation_file,
@@ -504,6 +512,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    for name, v in sorted(result["per_class"].items())])
     summary["per_class"] = {split: result["per_class"] for split, result in results.items()}
     summary.update(train_file=args.train_file, validation_file=args.validation_file)
+    summary["train_unlabelled_tokens"] = sum(tag == UNLABELLED_TAG for sentence in splits["train"]
+                                             for tag in sentence.ner)
     if "gold_validation" in datasets:
         load_checkpoint(checkpoint_dir / "best-gold.pt", model, map_location=device, restore_rng=False)
         test = evaluate(model, datasets["test"], args, device)

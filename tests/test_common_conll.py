@@ -520,3 +520,16 @@ def test_builtin_corpus_is_learnable_but_not_by_lookup():
         for s in splits["validation"]
     ]
     assert 0.5 < f1_score(gold, lookup, mode="strict", scheme=IOB2) < 0.9
+
+
+def test_unlabelled_tokens_read_only_when_asked_and_as_o_by_the_scheme_checks(tmp_path):
+    # "-" between two I-PER: read as O by the IOB1 conversion, so the second I-PER opens an entity.
+    path = write_lines(tmp_path / "partial.txt", ["Peter I-PER", "and -", "Mary I-PER", "said O"])
+    with pytest.raises(DataError, match=re.escape(f"{path}:2: invalid NER tag '-'")):
+        read_conll(path)
+    (sentence,) = read_conll(path, unlabelled_tag="-")
+    assert sentence.ner == ["B-PER", "-", "B-PER", "O"]
+    # In an IOB2 file an I-X right after an unlabelled token does not continue an entity.
+    bad = write_lines(tmp_path / "bad.txt", ["Peter B-PER", "and -", "Mary I-PER"])
+    with pytest.raises(DataError, match=re.escape(f"{bad}:3:")):
+        read_conll(bad, tag_scheme="iob2", unlabelled_tag="-")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchcrf import CRF as TorchCRF
 
-from q5_ner_crf.crf import CRF
+from q5_ner_crf.crf import CRF, UNLABELLED
 
 
 def random_crf(num_tags: int, scale: float = 1.0, dtype=torch.float64) -> CRF:
@@ -163,3 +163,39 @@ def test_bad_masks_are_rejected():
         crf.log_partition(emissions, gapped)
     with pytest.raises(ValueError, match="emissions"):
         crf.decode(torch.randn(2, 4, 5))
+
+
+@pytest.mark.parametrize("lengths", [[4, 2, 3], [1, 4]])
+def test_partial_tags_sum_over_the_paths_that_agree_with_the_known_ones(lengths):
+    # Tag -1 (UNLABELLED) leaves a token free: log sum over the agreeing paths of exp s(y), minus
+    # log Z, by enumeration of every path.
+    torch.manual_seed(sum(lengths))
+    num_tags, steps = 3, max(lengths)
+    crf = random_crf(num_tags)
+    emissions = torch.randn(len(lengths), steps, num_tags, dtype=torch.float64)
+    mask = prefix_mask(lengths, steps)
+    tags = torch.randint(0, num_tags, (len(lengths), steps))
+    tags[0, 1] = tags[0, 2] = UNLABELLED   # two unknown tokens side by side
+    tags[-1, 0] = UNLABELLED               # the first token unknown
+    log_likelihood = crf.log_likelihood(emissions, tags, mask)
+    with torch.no_grad():
+        for b, length in enumerate(lengths):
+            log_z, _, scores = brute_force(crf, emissions[b], length)
+            known = tags[b, :length].tolist()
+            agreeing = [score for path, score in scores.items()
+                        if all(k == UNLABELLED or k == tag for k, tag in zip(known, path))]
+            expected = torch.logsumexp(torch.stack(agreeing), 0) - log_z
+            assert log_likelihood[b].item() == pytest.approx(expected.item(), abs=1e-9)
+
+
+def test_a_sentence_with_every_tag_unknown_has_likelihood_one_and_no_gradient():
+    torch.manual_seed(0)
+    crf = random_crf(4)
+    emissions = torch.randn(2, 5, 4, dtype=torch.float64, requires_grad=True)
+    mask = prefix_mask([5, 3], 5)
+    tags = torch.full((2, 5), UNLABELLED)
+    log_likelihood = crf.log_likelihood(emissions, tags, mask)
+    assert torch.allclose(log_likelihood, torch.zeros(2, dtype=torch.float64), atol=1e-9)
+    log_likelihood.sum().backward()
+    assert emissions.grad.abs().max().item() < 1e-9
+    assert all(p.grad.abs().max().item() < 1e-9 for p in crf.parameters())

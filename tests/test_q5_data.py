@@ -7,7 +7,8 @@ import torch
 
 from common.data.conll import Sentence
 from common.errors import DataError
-from q5_ner_crf.data import (FINE_TO_COARSE, MULTICONER_COARSE_TYPES, NERDataset, Vocab,
+from q5_ner_crf.crf import UNLABELLED
+from q5_ner_crf.data import (FINE_TO_COARSE, MULTICONER_COARSE_TYPES, UNLABELLED_TAG, NERDataset, Vocab,
                              build_vocabularies, coarse_tag, load_multiconer_dir, load_splits,
                              read_multiconer, split_sentences, tag_names, truncate)
 from q5_ner_crf.embeddings import embedding_matrix, load_glove, wanted_words, write_smoke_glove
@@ -236,3 +237,12 @@ def test_smoke_glove_file_has_distributional_structure(tmp_path):
     cosine = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))  # noqa: E731
     v = glove.vectors
     assert cosine(v["monday"], v["friday"]) > cosine(v["monday"], v["paris"]) + 0.2
+
+
+def test_unlabelled_tokens_are_no_tag_of_the_model_and_encode_as_minus_one():
+    sentences = [Sentence(["a", "bb", "c"], ["B-x", UNLABELLED_TAG, "O"])]
+    splits = {"train": sentences, "validation": [], "test": []}
+    words, chars = build_vocabularies(splits)
+    tags = tag_names(splits)
+    assert tags == ["O", "B-x"]
+    assert NERDataset(sentences, words, chars, tags).batch([0]).tags.tolist() == [[1, UNLABELLED, 0]]

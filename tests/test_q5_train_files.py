@@ -67,3 +67,21 @@ def test_a_missing_file_is_a_one_line_usage_error(tmp_path, capsys, flag):
     err = capsys.readouterr().err.strip().splitlines()
     assert "nope.txt" in err[-1] and flag in err[-1]
     assert not (tmp_path / "q5_ner_crf").exists()
+
+
+@pytest.mark.parametrize("crf", [False, True])
+def test_unlabelled_tokens_add_nothing_to_the_loss(tmp_path, crf):
+    # Every token of the file unlabelled: the CRF sums over every path (likelihood 1) and softmax
+    # ignores every token, so the training loss is 0 and nothing is learnt: no entity predicted.
+    unknown = [Sentence(tokens=s.tokens, ner=["-"] * len(s)) for s in SPLITS["train"]]
+    path = write_conll(tmp_path / "unknown" / "train.txt", unknown)
+    flags = [*FLAGS, "--epochs", "2", "--train-file", str(path), "--out-dir", str(tmp_path)]
+    summary = main(flags + (["--crf"] if crf else []))
+    assert summary["train_unlabelled_tokens"] == sum(len(s) for s in SPLITS["train"])
+    assert summary["train_loss"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["train_f1"] == 0.0  # scored as O against the file's labels
+    # Half the sentences fully labelled, the rest unlabelled: the tagger learns from the labelled half.
+    half = [gold if i % 2 else blank for i, (gold, blank) in enumerate(zip(SPLITS["train"], unknown))]
+    summary = main([*FLAGS, "--epochs", "4", "--crf", "--train-file",
+                    str(write_conll(tmp_path / "half" / "train.txt", half)), "--out-dir", str(tmp_path)])
+    assert summary["test_f1"] > 0.3

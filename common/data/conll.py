@@ -182,6 +182,7 @@ def read_conll(
     keep_docstart: bool = False,
     tag_scheme: str = "auto",
     encoding: str | None = None,
+    unlabelled_tag: str | None = None,
 ) -> list[Sentence]:
     """Read a CoNLL column file (format in the module docstring) into IOB2 sentences.
 
@@ -191,6 +192,10 @@ def read_conll(
     tag_scheme: "auto" or "iob1" convert NER and chunk tags to IOB2 (a no-op on IOB2 input);
         "iob2" rejects NER tags that are not IOB2 (chunk tags are converted in every case, as the
         original files use IOB1 for them).
+
+    unlabelled_tag: a tag that marks a token whose NER tag is unknown (partially annotated files,
+        for example "-"); it is kept as it is and read as `O` by the IOB1/IOB2 checks. None: no
+        such tag, every NER tag must be O/B-X/I-X.
 
     A sentence whose POS (or chunk) column holds only `-X-` placeholders gets `pos` (or `chunk`)
     None. A path ending in `.gz` is decompressed first.
@@ -207,7 +212,7 @@ def read_conll(
 
     def end_sentence() -> None:
         if rows:
-            sentences.append(_sentence_from_rows(path, rows, n_columns, tag_scheme))
+            sentences.append(_sentence_from_rows(path, rows, n_columns, tag_scheme, unlabelled_tag))
             rows.clear()
 
     for lineno, line in enumerate(_read_text(path, encoding).split("\n"), start=1):
@@ -233,9 +238,10 @@ def read_conll(
                 f"{path}:{lineno}: expected {n_columns} columns like the file's first line, "
                 f"found {len(columns)}: {_shorten(stripped)!r}"
             )
-        if not is_valid_tag(columns[-1]):
+        if not is_valid_tag(columns[-1]) and columns[-1] != unlabelled_tag:
+            also = f" or {unlabelled_tag} (unlabelled)" if unlabelled_tag else ""
             raise DataError(
-                f"{path}:{lineno}: invalid NER tag {columns[-1]!r} (expected O, B-TYPE or I-TYPE)"
+                f"{path}:{lineno}: invalid NER tag {columns[-1]!r} (expected O, B-TYPE or I-TYPE{also})"
             )
         if n_columns >= 4 and columns[-2] != PLACEHOLDER and not is_valid_tag(columns[-2]):
             raise DataError(
@@ -247,10 +253,12 @@ def read_conll(
 
 
 def _sentence_from_rows(
-    path: Path, rows: list[tuple[int, list[str]]], n_columns: int, tag_scheme: str
+    path: Path, rows: list[tuple[int, list[str]]], n_columns: int, tag_scheme: str,
+    unlabelled_tag: str | None = None,
 ) -> Sentence:
     tokens = [columns[0] for _, columns in rows]
-    ner = [columns[-1] for _, columns in rows]
+    unlabelled = [columns[-1] == unlabelled_tag for _, columns in rows]
+    ner = ["O" if unknown else columns[-1] for (_, columns), unknown in zip(rows, unlabelled)]
     if tag_scheme == "iob2":
         bad = _first_non_iob2(ner)
         if bad >= 0:
@@ -260,6 +268,7 @@ def _sentence_from_rows(
             )
     else:
         ner = iob1_to_iob2(ner)
+    ner = [unlabelled_tag if unknown else tag for tag, unknown in zip(ner, unlabelled)]
 
     pos = chunk = None
     if n_columns == 3:
