@@ -4,8 +4,8 @@ Applies the aggregated token LFs (labeling_functions.aggregation_lfs) to train, 
 test; turns each token's votes into one label with Snorkel's MajorityLabelVoter and with its
 LabelModel (fitted on the training split's votes alone: no gold label anywhere); then adds three
 sentence-context LFs (context_lfs.py) and two document-level LFs (document_lfs.py, reading the
-majority vote of the 17 + 3 over a whole document) and aggregates the extended matrix three ways: majority vote, LabelModel and an HMM (hmm.py, fitted
-on the training split's votes). Writes the training and validation splits as IOB2 CoNLL files;
+majority vote of the 17 + 3 over a whole document) and aggregates the extended matrix three ways:
+majority vote, LabelModel and an HMM (hmm.py, fitted on the training split's votes). Writes the training and validation splits as IOB2 CoNLL files;
 scores each aggregate against the gold labels of every split (seqeval strict IOB2 entity scores,
 per type); the majority vote's ablation as each group of added LFs joins; and, per type, the gold
 entities of the training split that the majority vote with the added LFs misses most often
@@ -16,7 +16,10 @@ entities of the training split that the majority vote with the added LFs misses 
 
 Writes `<run>/labels/<method>/train.txt` and `valid.txt` (`token TAG` per line, a blank line
 between sentences) for every method of LABEL_METHODS: q5_ner_crf/train.py reads them with
-`--train-file` and `--validation-file`. The chain and what the scores mean:
+`--train-file` and `--validation-file`. Beside them, `<run>/labels/majority_doc_partial/` holds
+the majority_doc labels with the name-shaped tokens no function voted on left unlabelled (tag `-`,
+`name_shaped_unvoted`): a tagger trained on that file sums over those tokens' tags instead of
+learning that they are `O` (its dev file is majority_doc's). The chain and what the scores mean:
 q1_weak_supervision/README.md ("From labeling functions to a tagger").
 """
 
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from common.atomic import atomic_write_text
 from common.cli import HelpFormatter, add_common_args, entry_point
@@ -41,11 +45,13 @@ from q1_weak_supervision.analyze_lfs import format_table
 from q1_weak_supervision.corpus import (SPLITS, add_source_args, describe_source, load_documents,
                                         resolve_source, run_name)
 from q1_weak_supervision.context_lfs import context_lfs
+from q1_weak_supervision import gazetteers
 from q1_weak_supervision.document_lfs import DOCUMENT_LFS, document_label_matrix
 from q1_weak_supervision.hmm import fit_hmm, hmm_predict
 from q1_weak_supervision.labeling_functions import (ABSTAIN, TOKEN_CLASSES, aggregation_lfs,
                                                     token_frame, token_gold_labels,
                                                     token_label_matrix)
+from q5_ner_crf.data import UNLABELLED_TAG  # what q5_ner_crf/train.py --train-file reads as unlabelled
 
 PROJECT = "Q1-weak-supervision-ner"
 # The splits written as files, by the names common.data.conll.load_conll_dir reads.
@@ -54,9 +60,17 @@ TABLE_HEADERS = ["method", "split", "type", "entity P", "entity R", "entity F1"]
 # Every label set written, in the report's order: the 17 sentence LFs' two aggregates, then the 17,
 # the context LFs and the document LFs together under three aggregates (`_doc`).
 LABEL_METHODS = ("majority", "label_model", "majority_doc", "label_model_doc", "hmm_doc")
+# The partial label set: majority_doc with the unvoted name-shaped tokens unlabelled (training
+# file only; the dev file is majority_doc's, so selection reads fully labelled weak dev labels).
+PARTIAL_METHOD, PARTIAL_OF = "majority_doc_partial", "majority_doc"
 LABEL_TITLES = {**METHOD_TITLES, "majority_doc": "MajorityLabelVoter + context and document LFs",
                 "label_model_doc": "LabelModel + context and document LFs",
-                "hmm_doc": "HMM + context and document LFs"}
+                "hmm_doc": "HMM + context and document LFs",
+                PARTIAL_METHOD: "MajorityLabelVoter + context and document LFs, unvoted names unlabelled"}
+# Capitalised words that are never names by themselves: function words (scikit-learn's English
+# stop words), the months and days, and the gazetteer's capitalised non-names.
+NOT_NAME_SHAPED = frozenset(ENGLISH_STOP_WORDS) | {w.lower() for w in (*gazetteers.MONTHS_AND_DAYS,
+                                                                        *gazetteers.NOT_NAMES)}
 MISSES_METHOD = "majority_doc"  # the aggregate whose misses on train the summary lists
 MISSES_SHOWN = 15               # spans per type
 
@@ -89,6 +103,44 @@ def write_conll(path: Path, sentences, predictions: np.ndarray) -> Path:
         lines += [f"{token} {tag}\n" for token, tag in zip(sentence.tokens, tags)]
         lines.append("\n")
         start += len(sentence)
+    return atomic_write_text(path, "".join(lines))
+
+
+def name_shaped_unvoted(tokens: list[str], voted: np.ndarray) -> list[bool]:
+    """Which tokens of a sentence a tagger should not be taught are `O`: no function voted on
+    them, and they look like part of a name (a capital first letter, not a function word, month,
+    day or other capitalised non-name). The sentence's first token is left out (capitalised
+    whatever it is), and so is every token of a sentence in capitals (a headline: its case says
+    nothing)."""
+    letters = [token for token in tokens if any(c.isalpha() for c in token)]
+    if letters and all(token.isupper() for token in letters):
+        return [False] * len(tokens)
+    return [index > 0 and not bool(voted[index]) and token[:1].isupper()
+            and token.lower().rstrip(".") not in NOT_NAME_SHAPED
+            for index, token in enumerate(tokens)]
+
+
+def partial_mask(sentences, predictions: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """Per token (in order), whether the partial file leaves it unlabelled: the aggregate says `O`
+    and name_shaped_unvoted picks it (`votes`: the label matrix the predictions aggregate)."""
+    voted = (votes != ABSTAIN).any(axis=1)
+    free, start = [], 0
+    for sentence in sentences:
+        free += name_shaped_unvoted(sentence.tokens, voted[start:start + len(sentence)])
+        start += len(sentence)
+    return np.array(free, dtype=bool) & (predictions == ABSTAIN)
+
+
+def write_partial_conll(path: Path, sentences, predictions: np.ndarray, unlabelled: np.ndarray) -> Path:
+    """Like write_conll, with UNLABELLED_TAG where `unlabelled` (partial_mask) is True."""
+    lines, start = [], 0
+    for sentence in sentences:
+        end = start + len(sentence)
+        tags = votes_to_iob2(predictions[start:end])
+        lines += [f"{token} {UNLABELLED_TAG if free else tag}\n"
+                  for token, tag, free in zip(sentence.tokens, tags, unlabelled[start:end])]
+        lines.append("\n")
+        start = end
     return atomic_write_text(path, "".join(lines))
 
 
@@ -194,6 +246,26 @@ def main(argv=None) -> dict:
                 path = write_conll(run.dir / "labels" / method / WRITTEN[split], sentences, predicted)
                 summary[prefix + "file"] = str(path)
                 print(f"wrote {path}")
+        if split in WRITTEN:
+            # The partial training file; its dev file is the fully labelled one of PARTIAL_OF.
+            folder = run.dir / "labels" / PARTIAL_METHOD
+            if split == "train":
+                free = partial_mask(sentences, predictions[PARTIAL_OF], X)
+                path = write_partial_conll(folder / WRITTEN[split], sentences, predictions[PARTIAL_OF], free)
+                summary[f"partial/{split}/unlabelled_tokens"] = int(free.sum())
+                summary[f"partial/{split}/unlabelled_share"] = float(free.mean()) if len(free) else 0.0
+                # Analysis only (gold): which share of them are entity tokens, and which share of
+                # the entity tokens the labels miss they cover.
+                missed = entity_tokens & (predictions[PARTIAL_OF] == ABSTAIN)
+                summary[f"partial/{split}/unlabelled_gold_entity_share"] = (
+                    float(entity_tokens[free].mean()) if free.any() else 0.0)
+                summary[f"partial/{split}/missed_entity_tokens_unlabelled"] = (
+                    float(free[missed].mean()) if missed.any() else 0.0)
+            else:
+                path = atomic_write_text(folder / WRITTEN[split],
+                                         (run.dir / "labels" / PARTIAL_OF / WRITTEN[split]).read_text())
+            summary[f"partial/{split}/file"] = str(path)
+            print(f"wrote {path}")
         # The ablation: the majority vote as each group of added LFs joins, in the matrix's order.
         for step, (_, columns) in enumerate(ablation_steps(len(lfs))):
             scores = token_scores(majority_vote(X[:, :columns], cardinality), gold, gold_tags)

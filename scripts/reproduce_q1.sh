@@ -12,14 +12,17 @@
 # CoNLL-2003 and GMB: scripts/make_glove_subset.py; the full glove.6B.50d.txt works too, only
 # larger) is the GloVe text file of the taggers; TAGGER_FLAGS
 # goes to the tagger runs only (e.g. "--threads 1" or "--device cuda"); TAGGERS picks tagger rows
-# (default "gold majority label_model majority_doc"; also label_model_doc, hmm_doc: any label set
-# weak_labels.py writes; empty: none). Other flags go to every Q1 run; --conll-dir
-# also gives the taggers their data (--data-path).
+# (default "gold majority label_model majority_doc majority_doc_partial"; also label_model_doc,
+# hmm_doc: any label set weak_labels.py writes; empty: none). Other flags go to every Q1 run;
+# --conll-dir also gives the taggers their data (--data-path).
 #
-# The taggers use Q5's modern recipe (Adam lr 0.002, batch 64) for at most TAGGER_EPOCHS epochs
-# (20; 5 under --smoke) with early stopping after 3 epochs without a better F1 on the selection
-# split (the recipe says 2; 3 gives the noisier weak dev labels one more epoch). Every row gets the
-# same budget.
+# The taggers use one of Q5's recipes, TAGGER_RECIPE (q5_ner_crf/train.py --recipe):
+#   literature (default): Q5's CoNLL-2003 recipe with its own budget (at most 30 epochs, early stop
+#       after 4 without a better F1 on the selection split); the gold row is Q5's
+#       conll2003-literature-glove-char-crf-seed0 run, left as it is when it has finished.
+#   modern: Adam lr 0.002, batch 64, at most 20 epochs with early stopping after 3 (the recipe
+#       says 2; 3 gives the noisier weak dev labels one more epoch): the rows of earlier results.
+# TAGGER_EPOCHS overrides the most epochs (5 under --smoke). Every row of a recipe gets one budget.
 # A weak row selects its checkpoint on the weak dev labels (no gold anywhere) and also reports the
 # checkpoint the gold dev split selects (q5_ner_crf/train.py --validation-file).
 #
@@ -34,11 +37,16 @@ source "$(dirname "$0")/_env.sh"
 
 parse_reproduce_args "$@"
 GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
-TAGGERS="${TAGGERS-gold majority label_model majority_doc}"
-if [[ -z "${TAGGER_EPOCHS:-}" ]]; then
-    TAGGER_EPOCHS=20
-    [[ ${#SMOKE[@]} -gt 0 ]] && TAGGER_EPOCHS=5  # the built-in corpus: enough to show the hand-off
-fi
+TAGGERS="${TAGGERS-gold majority label_model majority_doc majority_doc_partial}"
+TAGGER_RECIPE="${TAGGER_RECIPE:-literature}"
+case "$TAGGER_RECIPE" in
+    literature) BUDGET=() ;;
+    modern) BUDGET=(--epochs 20 --patience 3) ;;
+    *) echo "error: TAGGER_RECIPE must be literature or modern, got '$TAGGER_RECIPE'" >&2; exit 2 ;;
+esac
+# The built-in corpus: 5 epochs are enough to show the hand-off.
+[[ -z "${TAGGER_EPOCHS:-}" && ${#SMOKE[@]} -gt 0 ]] && TAGGER_EPOCHS=5
+[[ -n "${TAGGER_EPOCHS:-}" ]] && BUDGET+=(--epochs "$TAGGER_EPOCHS")
 read -r -a TAGGER_EXTRA <<< "${TAGGER_FLAGS:-}"
 SELF_TRAIN_ROUNDS="${SELF_TRAIN_ROUNDS-1}"
 if [[ ! "$SELF_TRAIN_ROUNDS" =~ ^[0-9]+$ ]]; then
@@ -97,15 +105,18 @@ else
     SOURCE=$([[ -n "$CONLL_DIR" ]] && echo conll-dir || echo hf)
 fi
 LABELS="$RUNS/q1_weak_supervision/${PREFIX}weak-labels-$SOURCE/labels"
-TAGGER=(--recipe modern --epochs "$TAGGER_EPOCHS" --patience 3 "${GLOVE_FLAGS[@]}" --char --crf)
+TAGGER=(--recipe "$TAGGER_RECIPE" ${BUDGET[@]+"${BUDGET[@]}"} "${GLOVE_FLAGS[@]}" --char --crf)
 for row in $TAGGERS; do
     case "$row" in
-        gold) name=conll2003-glove-char-crf-modern-seed0; files=() ;;
-        majority|label_model|majority_doc|label_model_doc|hmm_doc)
-            name="conll2003-weak-${row//_/-}-glove-char-crf-modern-seed0"
+        gold) files=(--resume auto)
+              name=conll2003-glove-char-crf-modern-seed0
+              # Q5's run of the same command (scripts/reproduce_q5.sh), when it has finished.
+              [[ "$TAGGER_RECIPE" == literature ]] && name=conll2003-literature-glove-char-crf-seed0 ;;
+        majority|label_model|majority_doc|majority_doc_partial|label_model_doc|hmm_doc)
+            name="conll2003-weak-${row//_/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
             files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt") ;;
         *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model, majority_doc," \
-               "label_model_doc, hmm_doc)" >&2; exit 2 ;;
+               "majority_doc_partial, label_model_doc, hmm_doc)" >&2; exit 2 ;;
     esac
     submit "tagger-$row" python -m q5_ner_crf.train "${DATA[@]}" ${files[@]+"${files[@]}"} "${TAGGER[@]}" \
         ${SMOKE[@]+"${SMOKE[@]}"} --run-name "$PREFIX$name" --out-dir "$RUNS" \
@@ -115,14 +126,14 @@ wait_all
 
 # ---- self-training: the tagger on majority_doc labels teaches, each student teaches the next ----
 if [[ " $TAGGERS " == *" majority_doc "* ]]; then
-    teacher="$RUNS/q5_ner_crf/${PREFIX}conll2003-weak-majority-doc-glove-char-crf-modern-seed0"
+    teacher="$RUNS/q5_ner_crf/${PREFIX}conll2003-weak-majority-doc-glove-char-crf-$TAGGER_RECIPE-seed0"
     for ((round = 1; round <= SELF_TRAIN_ROUNDS; round++)); do
         submit "self-train-$round" python -m q1_weak_supervision.self_train --labels-dir "$LABELS/majority_doc" \
             --teacher-run "$teacher" --round "$round" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
             ${EXTRA[@]+"${EXTRA[@]}"}
         wait_all
         student="$RUNS/q1_weak_supervision/${PREFIX}self-train-majority-doc-round$round-$SOURCE/labels/self_train_round$round"
-        name="conll2003-weak-majority-doc-st$round-glove-char-crf-modern-seed0"
+        name="conll2003-weak-majority-doc-st$round-glove-char-crf-$TAGGER_RECIPE-seed0"
         submit "tagger-self-train-$round" python -m q5_ner_crf.train "${DATA[@]}" --train-file "$student/train.txt" \
             --validation-file "$student/valid.txt" "${TAGGER[@]}" ${SMOKE[@]+"${SMOKE[@]}"} \
             --run-name "$PREFIX$name" --out-dir "$RUNS" ${TAGGER_EXTRA[@]+"${TAGGER_EXTRA[@]}"}

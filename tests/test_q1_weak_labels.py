@@ -74,6 +74,17 @@ def test_weak_label_files_and_scores_on_hand_counts(conll_dir, tmp_path):  # noq
         for key in ("entity_precision", "entity_recall", "entity_f1"):
             assert summary[f"ablation/0/{split}/{key}"] == summary[f"weak/majority/{split}/{key}"]
             assert summary[f"ablation/{last}/{split}/{key}"] == summary[f"weak/majority_doc/{split}/{key}"]
+    # The partial file: majority_doc's labels, with the unvoted name-shaped tokens that are not
+    # first in their sentence unlabelled: Blackburn and France (Inc after the comma is one of
+    # scikit-learn's stop words). Both are gold entity tokens; of the four gold entity tokens
+    # labelled O (Peter, Blackburn, Germany, France) they are two. Its dev file is majority_doc's.
+    partial = (labels / "majority_doc_partial" / "train.txt").read_text()
+    assert partial == text.replace("Blackburn O\n", "Blackburn -\n").replace("France O\n", "France -\n")
+    assert summary["partial/train/unlabelled_tokens"] == 2
+    assert summary["partial/train/unlabelled_gold_entity_share"] == 1.0
+    assert summary["partial/train/missed_entity_tokens_unlabelled"] == pytest.approx(2 / 4)
+    assert (labels / "majority_doc_partial" / "valid.txt").read_text() == \
+        (labels / "majority_doc" / "valid.txt").read_text()
     # The files read back and scored by seqeval give the summary's figures, for every method,
     # and hold the same tokens as the gold files.
     for method in weak_labels.LABEL_METHODS:
@@ -87,6 +98,22 @@ def test_weak_label_files_and_scores_on_hand_counts(conll_dir, tmp_path):  # noq
             for key, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
                 assert summary[prefix + key] == pytest.approx(
                     score(y_true, y_pred, mode="strict", scheme=IOB2, zero_division=0))
+
+
+@pytest.mark.parametrize("tokens, voted, expected", [
+    # Unvoted capitalised words after the first: names the functions missed, unlabelled; function
+    # words, months and the first token stay O; a voted token is not the partial file's business.
+    (["Shares", "in", "Acme", "rose", "on", "Monday", "after", "The", "U.S.", "talks"],
+     [0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+     [False, False, True, False, False, False, False, False, False, False]),
+    (["Dutch", "coach", "Guus", "Hiddink", "said", "It", "was", "NATO", "'s", "fault"],
+     [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+     [False, False, True, True, False, False, False, True, False, False]),
+    # A headline in capitals: its case says nothing, nothing is unlabelled.
+    (["SOCCER", "-", "JAPAN", "GET", "LUCKY", "WIN", ",", "1996"], [0] * 8, [False] * 8),
+])
+def test_name_shaped_unvoted_on_hand_made_sentences(tokens, voted, expected):
+    assert weak_labels.name_shaped_unvoted(tokens, [bool(v) for v in voted]) == expected
 
 
 def test_weak_labels_reject_keep_docstart(tmp_path, capsys):
@@ -106,13 +133,13 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     for name in ("_env.sh", "reproduce_q1.sh"):
         shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "1", "TAGGERS": "majority_doc", "TAGGER_EPOCHS": "1", "SELF_TRAIN_ROUNDS": "1",
+           "OMP_NUM_THREADS": "1", "TAGGERS": "majority_doc majority_doc_partial", "TAGGER_EPOCHS": "1", "SELF_TRAIN_ROUNDS": "1",
            "TAGGER_FLAGS": "--threads 1 --wandb-mode disabled"}
     proc = subprocess.run(["bash", str(root / "scripts" / "reproduce_q1.sh"), "--smoke", *COMMON],
                           capture_output=True, text=True, env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runs = root / "runs" / "smoke"
-    tagger = runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-glove-char-crf-modern-seed0"
+    tagger = runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-glove-char-crf-literature-seed0"
     summary = json.loads((tagger / "summary.json").read_text())
     labels = runs / "q1_weak_supervision" / "smoke-weak-labels-builtin" / "labels" / "majority_doc"
     assert summary["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-weak-labels-builtin"
@@ -133,8 +160,8 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
             assert entity in get_entities(list(student_sentence.ner))
     rounds = json.loads((round_dir / "summary.json").read_text())
     assert rounds["student/train/entities"] >= rounds["weak/train/entities"]
-    student = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-st1-glove-char-crf-modern-seed0"
-                          / "summary.json").read_text())
+    student = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-st1-glove-char-crf-literature-"
+                          "seed0" / "summary.json").read_text())
     assert student["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-self-train-majority-doc-"
                                              "round1-builtin/labels/self_train_round1/train.txt"))
     report = (root / "reports" / "q1.md").read_text()
