@@ -169,4 +169,15 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     assert ("| tagger on MajorityLabelVoter + context and document LFs labels | weak dev labels (no gold) "
             "| 1 / 1 / 1") in report
     assert "| tagger on self-training round 1 labels | weak dev labels (no gold) | 1 / 1 / 1" in report
+    # The partial labels' tagger: trained on the file with unlabelled tokens, selected on the
+    # majority_doc dev file, in the literature recipe's table.
+    assert "### 5.2 The tagger trained on them: `literature` recipe" in report
+    assert ("| tagger on MajorityLabelVoter + context and document LFs, unvoted names unlabelled labels "
+            "| weak dev labels (no gold) | 1 / 1 / 1") in report
+    partial = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-partial-glove-char-crf-"
+                          "literature-seed0" / "summary.json").read_text())
+    unlabelled = sum(line.endswith(" -") for line in
+                     (labels.parent / "majority_doc_partial" / "train.txt").read_text().splitlines())
+    assert partial["train_unlabelled_tokens"] == unlabelled > 0
+    assert partial["validation_file"].endswith("majority_doc_partial/valid.txt")
     assert "| tagger on MajorityLabelVoter labels | not run |" in report
