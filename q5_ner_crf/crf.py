@@ -71,15 +71,18 @@ class CRF(nn.Module):
         return self.log_likelihood(emissions, tags, mask)
 
     def log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor,
-                       mask: torch.Tensor | None = None) -> torch.Tensor:
+                       mask: torch.Tensor | None = None,
+                       unlabelled_tags: torch.Tensor | None = None) -> torch.Tensor:
         """log p(tags | emissions) per sentence, shape (B,). The loss is its negated mean. Tags of
-        UNLABELLED (-1) are unknown: the numerator sums over the paths that agree with the others."""
+        UNLABELLED (-1) are unknown: the numerator sums over the paths that agree with the others,
+        an unknown token taking any tag, or one of `unlabelled_tags` (bool, (K,)) when given."""
         emissions, mask = self._prepare(emissions, tags, mask)
         unknown = (tags == UNLABELLED) & mask
         if bool(unknown.any()):
-            # The known tokens keep only their tag; the unknown ones keep every tag.
+            # The known tokens keep only their tag; the unknown ones every tag they may take.
             known = nn.functional.one_hot(tags.clamp(min=0).long(), self.num_tags).bool()
-            allowed = known | unknown.unsqueeze(2)
+            free = unknown.unsqueeze(2)
+            allowed = known | (free if unlabelled_tags is None else free & unlabelled_tags.bool())
             numerator = self._log_partition(emissions.masked_fill(~allowed, _OFF_PATH), mask)
         else:
             numerator = self._path_score(emissions, tags.clamp(min=0), mask)

@@ -88,6 +88,9 @@ class Tagger(nn.Module):
                                 bidirectional=bidirectional)
         self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_tags)
         self.crf = CRF(num_tags) if use_crf else None
+        # The tags an unlabelled training token (tag UNLABELLED) may take, bool (K,); None: any.
+        # Set by train.py --unlabelled-types; not part of the state dict (prediction ignores it).
+        self.unlabelled_tags: torch.Tensor | None = None
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         """(B, T, K) tag scores per token."""
@@ -103,10 +106,16 @@ class Tagger(nn.Module):
     def loss_from_emissions(self, emissions: torch.Tensor, batch: Batch) -> torch.Tensor:
         sentences = emissions.shape[0]
         if self.crf is not None:
-            return -self.crf.log_likelihood(emissions, batch.tags, batch.mask).sum() / sentences
-        # An unlabelled token (tag UNLABELLED) adds nothing: its loss is 0.
+            return -self.crf.log_likelihood(emissions, batch.tags, batch.mask,
+                                            self.unlabelled_tags).sum() / sentences
+        # An unlabelled token (tag UNLABELLED) may take any tag: its loss, -log of the probability
+        # of the tags it may take, is 0; with unlabelled_tags, -log of their summed probability.
         losses = F.cross_entropy(emissions.transpose(1, 2), batch.tags, reduction="none",
                                  ignore_index=UNLABELLED)
+        unknown = batch.tags == UNLABELLED
+        if self.unlabelled_tags is not None and bool(unknown.any()):
+            allowed = emissions.float().log_softmax(2).masked_fill(~self.unlabelled_tags.bool(), float("-inf"))
+            losses = torch.where(unknown, -allowed.logsumexp(2), losses)
         return (losses * batch.mask).sum() / sentences
 
     def loss(self, batch: Batch) -> torch.Tensor:

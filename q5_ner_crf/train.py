@@ -74,7 +74,7 @@ DEFAULTS = {"hidden": 100, "embed_dim": 100, "dropout": 0.5}
 SMOKE_DEFAULTS = {"epochs": 3, "hidden": 50, "embed_dim": 50, "batch_size": 16, "dropout": 0.2}
 SMOKE_LR = {"sgd": 0.03, "adam": 0.01}
 # A checkpoint's settings must match the resumed command's, or the result would be a mixture.
-RESUME_MUST_MATCH = ("dataset", "data_path", "train_file", "validation_file",
+RESUME_MUST_MATCH = ("dataset", "data_path", "train_file", "validation_file", "unlabelled_types",
                      "split", "lang", "granularity", "embeddings", "glove", "char",
                      "layer_norm", "crf", "casing", "iobes", "locked_dropout", "embed_dim", "hidden",
                      "char_dim", "char_hidden", "dropout",
@@ -93,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="train on this CoNLL file (token ... TAG columns, IOB1 or IOB2) instead of "
                            "the dataset's training split, e.g. Q1's weakly labelled train.txt; a tag "
                            "of '-' leaves a token unlabelled (the loss sums over its tags)")
+    data.add_argument("--unlabelled-types", default=None, metavar="TYPES",
+                      help="comma-separated entity types an unlabelled token ('-' in --train-file) may "
+                           "take besides O, e.g. LOC,MISC,ORG (default: every type)")
     data.add_argument("--validation-file", default=None,
                       help="select the checkpoint on this CoNLL file instead of the dataset's "
                            "validation split; that split is then also scored every epoch and the "
@@ -182,6 +185,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, path in (("--train-file", args.train_file), ("--validation-file", args.validation_file)):
         if path and not Path(path).is_file():
             parser.error(f"{flag} {path}: no such file (a CoNLL column file: token ... TAG per line)")
+    if args.unlabelled_types is not None and not args.train_file:
+        parser.error("--unlabelled-types needs --train-file (only a training file has unlabelled tokens)")
     if args.lstm == "torch" and args.layer_norm != "none":
         parser.error("--lstm torch has no layer normalisation; use --lstm auto or scratch")
     return args
@@ -341,6 +346,18 @@ def check_known_tags(sentences: list, path: str, scored_tags: list[str], unlabel
     return sentences
 
 
+def unlabelled_tag_mask(types: str, tags: list[str]) -> torch.Tensor:
+    """bool (K,): the tags an unlabelled training token may take under --unlabelled-types TYPES, O
+    and every tag (B-, I-, E-, S-) of the listed types; a type the tag set lacks is a DataError."""
+    wanted = [name.strip() for name in types.split(",") if name.strip()]
+    known = sorted({tag[2:] for tag in tags if tag != "O"})
+    unknown = [name for name in wanted if name not in known]
+    if not wanted or unknown:
+        raise DataError(f"--unlabelled-types {types!r}: {', '.join(unknown) or 'no type'} is not an entity "
+                        f"type of this data; expected some of {','.join(known)}")
+    return torch.tensor([tag == "O" or tag[2:] in wanted for tag in tags])
+
+
 def select_on_gold(model: Tagger, dataset: NERDataset, args: argparse.Namespace, device: torch.device,
                    epoch: int, entry: dict, state: dict, path: Path, vocabularies: dict) -> None:
     """With --validation-file: score the dataset's own (gold) validation split too, and keep the
@@ -418,6 +435,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    use_crf=args.crf, dropout=args.dropout, bidirectional=not args.unidirectional,
                    lstm_implementation=args.lstm, pretrained=pretrained, use_casing=args.casing,
                    locked_dropout=args.locked_dropout).to(device)
+    if args.unlabelled_types is not None:
+        model.unlabelled_tags = unlabelled_tag_mask(args.unlabelled_types, tags).to(device)
     optimizer = build_optimizer(model, args)
     parameters = count_parameters(model)
     sizes = " / ".join(f"{len(datasets[s]):,}" for s in ("train", "validation", "test"))
@@ -514,6 +533,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary.update(train_file=args.train_file, validation_file=args.validation_file)
     summary["train_unlabelled_tokens"] = sum(tag == UNLABELLED_TAG for sentence in splits["train"]
                                              for tag in sentence.ner)
+    summary["unlabelled_types"] = args.unlabelled_types
     if "gold_validation" in datasets:
         load_checkpoint(checkpoint_dir / "best-gold.pt", model, map_location=device, restore_rng=False)
         test = evaluate(model, datasets["test"], args, device)

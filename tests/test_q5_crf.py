@@ -188,6 +188,25 @@ def test_partial_tags_sum_over_the_paths_that_agree_with_the_known_ones(lengths)
             assert log_likelihood[b].item() == pytest.approx(expected.item(), abs=1e-9)
 
 
+def test_unlabelled_tokens_restricted_to_some_tags_sum_over_those_only():
+    # Tags 0 and 2 allowed on unknown tokens: the agreeing paths put 0 or 2 there, never 1.
+    torch.manual_seed(7)
+    crf = random_crf(3)
+    emissions = torch.randn(2, 4, 3, dtype=torch.float64)
+    mask = prefix_mask([4, 3], 4)
+    tags = torch.tensor([[UNLABELLED, 1, UNLABELLED, 0], [2, UNLABELLED, 1, 0]])
+    allowed = torch.tensor([True, False, True])
+    log_likelihood = crf.log_likelihood(emissions, tags, mask, unlabelled_tags=allowed)
+    with torch.no_grad():
+        for b, length in enumerate([4, 3]):
+            log_z, _, scores = brute_force(crf, emissions[b], length)
+            known = tags[b, :length].tolist()
+            agreeing = [score for path, score in scores.items()
+                        if all(tag == k if k != UNLABELLED else tag in (0, 2) for k, tag in zip(known, path))]
+            expected = torch.logsumexp(torch.stack(agreeing), 0) - log_z
+            assert log_likelihood[b].item() == pytest.approx(expected.item(), abs=1e-9)
+
+
 def test_a_sentence_with_every_tag_unknown_has_likelihood_one_and_no_gradient():
     torch.manual_seed(0)
     crf = random_crf(4)

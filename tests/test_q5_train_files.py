@@ -6,9 +6,13 @@ scored beside it; missing files are a one-line usage error. The built-in corpus 
 import json
 
 import pytest
+import torch
 
 from common.data.conll import Sentence, builtin_conll_splits
-from q5_ner_crf.train import SMOKE_SIZES, main
+from common.errors import DataError
+from q5_ner_crf.data import NERDataset, build_vocabularies, tag_names
+from q5_ner_crf.model import Tagger
+from q5_ner_crf.train import SMOKE_SIZES, main, unlabelled_tag_mask
 
 FLAGS = ["--smoke", "--dataset", "conll2003", "--threads", "1", "--wandb-mode", "disabled"]
 
@@ -85,3 +89,33 @@ def test_unlabelled_tokens_add_nothing_to_the_loss(tmp_path, crf):
     summary = main([*FLAGS, "--epochs", "4", "--crf", "--train-file",
                     str(write_conll(tmp_path / "half" / "train.txt", half)), "--out-dir", str(tmp_path)])
     assert summary["test_f1"] > 0.3
+
+
+def test_unlabelled_tag_mask_keeps_o_and_every_tag_of_the_types():
+    tags = ["O", "B-LOC", "I-LOC", "S-MISC", "E-MISC", "B-PER", "I-PER"]
+    assert unlabelled_tag_mask("LOC, MISC", tags).tolist() == [True, True, True, True, True, False, False]
+    with pytest.raises(DataError, match="XYZ is not an entity type of this data; expected some of LOC,MISC,PER"):
+        unlabelled_tag_mask("LOC,XYZ", tags)
+
+
+def test_softmax_loss_of_an_unlabelled_token_is_minus_log_of_its_allowed_tags_probability():
+    torch.manual_seed(0)
+    sentences = [Sentence(["a", "b", "c"], ["B-x", "-", "O"]), Sentence(["b"], ["-"])]
+    splits = {"train": sentences, "validation": [], "test": []}
+    words, chars = build_vocabularies(splits)
+    tags = tag_names(splits) + ["B-y"]      # O, B-x, B-y
+    batch = NERDataset(sentences, words, chars, tags).batch([0, 1])
+    model = Tagger(len(words), len(tags), len(chars), embed_dim=4, hidden_size=3, use_char=True).eval()
+    emissions = model.emissions(batch)
+    p = emissions.softmax(2)
+    known = -(p[0, 0, 1].log() + p[0, 2, 0].log())
+    assert model.loss_from_emissions(emissions, batch).item() == pytest.approx(known.item() / 2, rel=1e-5)
+    model.unlabelled_tags = torch.tensor([True, False, True])     # O or B-y
+    free = -((p[0, 1, 0] + p[0, 1, 2]).log() + (p[1, 0, 0] + p[1, 0, 2]).log())
+    assert model.loss_from_emissions(emissions, batch).item() == pytest.approx((known + free).item() / 2, rel=1e-5)
+
+
+def test_unlabelled_types_needs_a_train_file(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main([*FLAGS, "--unlabelled-types", "ORG"])
+    assert caught.value.code == 2 and "--unlabelled-types needs --train-file" in capsys.readouterr().err
