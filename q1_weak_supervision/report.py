@@ -268,7 +268,9 @@ def tagger_runs(runs_dir, recipe: str = "modern") -> dict[str, RunRecord]:
                 and s.get("seed", 0) == 0 and recipe_of(run) == recipe):
             continue
         key = Path(s["train_file"]).parent.name if s.get("train_file") else "gold"
-        if key in ("gold", *LABEL_METHODS, PARTIAL_METHOD) or key.startswith(SELF_TRAIN_PREFIX):
+        if key == PARTIAL_METHOD:  # one row per choice of the types an unlabelled token may take
+            key += ":" + (s.get("unlabelled_types") or "any")
+        if key in ("gold", *LABEL_METHODS) or key.startswith((PARTIAL_METHOD, SELF_TRAIN_PREFIX)):
             found.setdefault(key, run)
     return found
 
@@ -305,6 +307,10 @@ def label_title(key: str) -> str:
     """A label set's name in the tables: a weak_labels method, or a self-training round."""
     if key.startswith(SELF_TRAIN_PREFIX):
         return f"self-training round {key[len(SELF_TRAIN_PREFIX):]}"
+    if key.startswith(PARTIAL_METHOD + ":"):
+        types = key.split(":", 1)[1]
+        return LABEL_TITLES[PARTIAL_METHOD] + (" (any type)" if types == "any" else
+                                               f" (O or {', '.join(types.split(','))})")
     return LABEL_TITLES[key]
 
 
@@ -313,13 +319,14 @@ def tagger_keys(weak, taggers) -> list[str]:
     it, then the self-training rounds run."""
     rounds = sorted((k for k in taggers if k.startswith(SELF_TRAIN_PREFIX)),
                     key=lambda k: int(k[len(SELF_TRAIN_PREFIX):]))
-    return weak_methods(weak) + ([PARTIAL_METHOD] if PARTIAL_METHOD in taggers else []) + rounds
+    partial = sorted(k for k in taggers if k.startswith(PARTIAL_METHOD))
+    return weak_methods(weak) + partial + rounds
 
 
 def is_chain(key: str) -> bool:
     """A tagger of the chain without gold: on majority_doc labels, on them partly unlabelled, or a
     self-training student (CHAIN_GOAL)."""
-    return key in ("majority_doc", PARTIAL_METHOD) or key.startswith(SELF_TRAIN_PREFIX)
+    return key == "majority_doc" or key.startswith((PARTIAL_METHOD, SELF_TRAIN_PREFIX))
 
 
 def weak_label_section(weak, taggers_by_recipe: dict[str, dict[str, RunRecord]], lf_runs=(),
@@ -389,7 +396,7 @@ def tagger_section(weak, taggers: dict[str, RunRecord], recipe: str, number: str
            "bound; every figure is test entity P/R/F1 (per-type columns: F1). A weak row selects its epoch "
            "on the weak dev labels (no gold label used anywhere), or on the gold dev split (WRENCH's "
            "protocol), from the same run. Epochs: best / run / allowed.\n"]
-    if PARTIAL_METHOD in taggers:
+    if any(key.startswith(PARTIAL_METHOD) for key in taggers):
         out.append(partial_sentence(s))
     table = []
     for method in weak_methods(weak):
@@ -428,7 +435,8 @@ def partial_sentence(s: dict) -> str:
             "function voted on that look like part of a name (a capital first letter, not first in the "
             "sentence, not a stop word, month or day, not in a sentence all in capitals) left unlabelled: "
             "the tagger's CRF sums over their tags instead of learning `O` for them "
-            "(`weak_labels.name_shaped_unvoted`). On the training split that is "
+            "(`weak_labels.name_shaped_unvoted`), over every tag or over `O` and the types in brackets "
+            "(`q5_ner_crf/train.py --unlabelled-types`). On the training split that is "
             f"{s['partial/train/unlabelled_tokens']:,} tokens ({s['partial/train/unlabelled_share']:.1%}); "
             f"against gold (analysis only) {s['partial/train/unlabelled_gold_entity_share']:.1%} of them are "
             "entity tokens, and they are "

@@ -39,6 +39,9 @@ parse_reproduce_args "$@"
 GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
 TAGGERS="${TAGGERS-gold majority label_model majority_doc majority_doc_partial}"
 TAGGER_RECIPE="${TAGGER_RECIPE:-literature}"
+# The types a token the majority_doc_partial file leaves unlabelled may take besides O ("" for any):
+# not PER, the type whose functions (given names, surnames, titles) cover names most broadly.
+PARTIAL_TYPES="${PARTIAL_TYPES-LOC,MISC,ORG}"
 case "$TAGGER_RECIPE" in
     literature) BUDGET=() ;;
     modern) BUDGET=(--epochs 20 --patience 3) ;;
@@ -114,7 +117,11 @@ for row in $TAGGERS; do
               [[ "$TAGGER_RECIPE" == literature ]] && name=conll2003-literature-glove-char-crf-seed0 ;;
         majority|label_model|majority_doc|majority_doc_partial|label_model_doc|hmm_doc)
             name="conll2003-weak-${row//_/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
-            files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt") ;;
+            files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt")
+            if [[ "$row" == majority_doc_partial && -n "$PARTIAL_TYPES" ]]; then
+                files+=(--unlabelled-types "$PARTIAL_TYPES")
+                name="conll2003-weak-majority-doc-partial-${PARTIAL_TYPES//,/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
+            fi ;;
         *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model, majority_doc," \
                "majority_doc_partial, label_model_doc, hmm_doc)" >&2; exit 2 ;;
     esac

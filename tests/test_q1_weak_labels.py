@@ -172,10 +172,11 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     # The partial labels' tagger: trained on the file with unlabelled tokens, selected on the
     # majority_doc dev file, in the literature recipe's table.
     assert "### 5.2 The tagger trained on them: `literature` recipe" in report
-    assert ("| tagger on MajorityLabelVoter + context and document LFs, unvoted names unlabelled labels "
-            "| weak dev labels (no gold) | 1 / 1 / 1") in report
-    partial = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-partial-glove-char-crf-"
-                          "literature-seed0" / "summary.json").read_text())
+    assert ("| tagger on MajorityLabelVoter + context and document LFs, unvoted names unlabelled (O or LOC, "
+            "MISC, ORG) labels | weak dev labels (no gold) | 1 / 1 / 1") in report
+    partial = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-partial-LOC-MISC-ORG-glove-"
+                          "char-crf-literature-seed0" / "summary.json").read_text())
+    assert partial["unlabelled_types"] == "LOC,MISC,ORG"
     unlabelled = sum(line.endswith(" -") for line in
                      (labels.parent / "majority_doc_partial" / "train.txt").read_text().splitlines())
     assert partial["train_unlabelled_tokens"] == unlabelled > 0
