@@ -57,7 +57,8 @@ def versus_positions(tokens: tuple[str, ...]) -> frozenset[int]:
     for i, token in enumerate(tokens):
         if token not in VERSUS:
             continue
-        for run in (_run_ending_at(tokens, i), capitalised_run(tokens, i + 1) if i + 1 < len(tokens) else range(0)):
+        for run in (_run_ending_at(tokens, i),
+                    capitalised_run(tokens, i + 1) if i + 1 < len(tokens) else range(0)):
             athlete = run.stop < len(tokens) and tokens[run.stop] == "("  # `Pete Sampras ( U.S. )`
             if 0 < len(run) <= MAX_NAME_WORDS and _not_place(tokens, run) and not athlete:
                 positions.update(run)

@@ -92,13 +92,14 @@ def main(argv=None) -> dict:
             raise DataError(f"{labels_dir / name} not found: --labels-dir must be a folder weak_labels.py "
                             "wrote (labels/<method>/ with train.txt and valid.txt)")
     if not (teacher_run / "checkpoints" / "best.pt").is_file():
-        raise DataError(f"{teacher_run / 'checkpoints' / 'best.pt'} not found: --teacher-run must be a finished "
-                        "q5_ner_crf.train run folder")
+        raise DataError(f"{teacher_run / 'checkpoints' / 'best.pt'} not found: --teacher-run must be a "
+                        "finished q5_ner_crf.train run folder")
     data = describe_source(args)
     print(f"[Q1] data: {data}; teacher {teacher_run}")
     gold_splits = load_splits(args)
     run = start_run(args, project=PROJECT, question="q1_weak_supervision",
-                    default_name=run_name(args, f"self-train-{labels_dir.name.replace('_', '-')}-round{args.round}"),
+                    default_name=run_name(args, f"self-train-{labels_dir.name.replace('_', '-')}"
+                                                f"-round{args.round}"),
                     job_type="self_train")
     summary = {"stage": "self_train", "data": data, "source": resolve_source(args), "round": args.round,
                "labels": labels_dir.name, "teacher_run": teacher_run.name}
@@ -118,7 +119,8 @@ def main(argv=None) -> dict:
         summary[f"student/{split}/file"] = str(path)
         print(f"wrote {path}")
         gold_tags = [list(s.ner) for s in gold]
-        for labels, tags in (("weak", [list(s.ner) for s in weak]), ("teacher", teacher), ("student", student)):
+        for labels, tags in (("weak", [list(s.ner) for s in weak]), ("teacher", teacher),
+                             ("student", student)):
             entities = sum(len(get_entities(sentence_tags)) for sentence_tags in tags)
             for key, value in {**entity_scores(gold_tags, tags), "entities": entities}.items():
                 summary[f"{labels}/{split}/{key}"] = value

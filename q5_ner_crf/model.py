@@ -114,7 +114,8 @@ class Tagger(nn.Module):
                                  ignore_index=UNLABELLED)
         unknown = batch.tags == UNLABELLED
         if self.unlabelled_tags is not None and bool(unknown.any()):
-            allowed = emissions.float().log_softmax(2).masked_fill(~self.unlabelled_tags.bool(), float("-inf"))
+            allowed = emissions.float().log_softmax(2).masked_fill(~self.unlabelled_tags.bool(),
+                                                                   float("-inf"))
             losses = torch.where(unknown, -allowed.logsumexp(2), losses)
         return (losses * batch.mask).sum() / sentences
 

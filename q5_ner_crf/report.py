@@ -86,7 +86,8 @@ def variant_of(run: RunRecord) -> str:
 # Settings a run may change within its recipe (--no-casing, --clip-norm 5, ...); a run that departs
 # from its recipe in one of them is a row of its own, named after the departures. Runs recorded
 # before a setting existed ran as their recipe (without it).
-RECIPE_SETTINGS = {"casing": "casing", "iobes": "IOBES", "locked_dropout": "locked dropout", "clip_norm": "clip"}
+RECIPE_SETTINGS = {"casing": "casing", "iobes": "IOBES", "locked_dropout": "locked dropout",
+                   "clip_norm": "clip"}
 
 
 def recipe_of(run: RunRecord) -> str:
@@ -386,11 +387,12 @@ def conll_section(rows: Mapping[tuple[str, str, str], Row]) -> list[str]:
             continue
         f1 = row.mean("test_f1")
         verdict = "meets" if f1 >= CONLL_TARGET else "misses"
-        parts.append(f"`{variant}` ({recipe} recipe): test micro-F1 {row.cell('test_f1')} {verdict} the target "
-                     f"of {CONLL_TARGET:.2f}{target_noise(row.values('test_f1'), CONLL_TARGET)} (Lample et al. "
-                     f"2016: {LAMPLE_2016_F1:.4f} with 100-d embeddings; these runs use the embeddings of "
-                     f"`--glove`, {row.summary.get('embed_dim')}-d); validation F1 at the selected epoch "
-                     f"{fmt(row.mean('val_f1'))}." + (" " + shortfall(row) if verdict == "misses" else "") + "\n")
+        parts.append(f"`{variant}` ({recipe} recipe): test micro-F1 {row.cell('test_f1')} {verdict} the "
+                     f"target of {CONLL_TARGET:.2f}{target_noise(row.values('test_f1'), CONLL_TARGET)} "
+                     f"(Lample et al. 2016: {LAMPLE_2016_F1:.4f} with 100-d embeddings; these runs use the "
+                     f"embeddings of `--glove`, {row.summary.get('embed_dim')}-d); validation F1 at the "
+                     f"selected epoch {fmt(row.mean('val_f1'))}."
+                     + (" " + shortfall(row) if verdict == "misses" else "") + "\n")
     parts += conll_ablation(here)
     return parts
 
@@ -407,7 +409,8 @@ def shortfall(row: Row) -> str:
             f"{fmt(row.mean('test_recall'))}; validation F1 is {gap:.1f} points above test F1")
     if weakest:
         text += (f"; the weakest type is {weakest} (test F1 {fmt(type_f1[weakest])}, against "
-                 + ", ".join(f"{name} {fmt(value)}" for name, value in type_f1.items() if name != weakest) + ")")
+                 + ", ".join(f"{name} {fmt(value)}" for name, value in type_f1.items() if name != weakest)
+                 + ")")
     return text + "."
 
 
@@ -423,21 +426,23 @@ def conll_ablation(here: Mapping[tuple[str, str], Row]) -> list[str]:
         if len(members) < 2 or not plain:
             continue
         table = []
-        for (variant, name), row in sorted(members.items(), key=lambda item: (item[0][0], item[0][1] != recipe,
-                                                                             item[0][1])):
+        for (variant, name), row in sorted(members.items(),
+                                           key=lambda item: (item[0][0], item[0][1] != recipe, item[0][1])):
             reference = plain.get(variant)
             seed0 = [run.summary["val_f1"] for run in row.runs if run.summary.get("seed") == 0]
-            ref0 = [run.summary["val_f1"] for run in reference.runs if run.summary.get("seed") == 0] if reference else []
+            ref0 = ([run.summary["val_f1"] for run in reference.runs if run.summary.get("seed") == 0]
+                    if reference else [])
             change = f"{points(seed0[0] - ref0[0]):+.1f}" if seed0 and ref0 and name != recipe else "—"
             per_epoch = seconds_per_epoch(row)
             wall = [run.summary.get("train_time_s") for run in row.runs if run.summary.get("train_time_s")]
-            table.append([variant, name, len(row.runs), row.cell("val_f1"), seed0[0] if seed0 else None, change,
-                          epochs_cell(row), f"{per_epoch:.1f}" if per_epoch else "—",
+            table.append([variant, name, len(row.runs), row.cell("val_f1"), seed0[0] if seed0 else None,
+                          change, epochs_cell(row), f"{per_epoch:.1f}" if per_epoch else "—",
                           f"{statistics.fmean(wall) / 60:.1f}" if wall else "—"])
         parts += [f"### Ablation of the `{recipe}` recipe on validation\n",
-                  f"Each row undoes settings of `{recipe}` (`--no-casing`, `--no-iobes`, `--no-locked-dropout`, "
-                  "`--clip-norm 5`); chosen on the validation split only. Seconds per epoch include the "
-                  "validation pass; wall time is training with validation, the mean over seeds.\n",
+                  f"Each row undoes settings of `{recipe}` (`--no-casing`, `--no-iobes`, "
+                  "`--no-locked-dropout`, `--clip-norm 5`); chosen on the validation split only. Seconds "
+                  "per epoch include the validation pass; wall time is training with validation, the mean "
+                  "over seeds.\n",
                   markdown_table(["variant", "recipe", "seeds", "val F1", "val F1 seed 0",
                                   f"vs `{recipe}` seed 0 (points)", "epochs: best / run (max)", "s / epoch",
                                   "wall time (min)"], table, align=["l", "l"] + ["r"] * 7)]

@@ -70,7 +70,8 @@ def test_entry_point_lets_bugs_through():
 
 def test_pick_device():
     assert pick_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    expected = ("cuda" if torch.cuda.is_available()
+                else ("mps" if torch.backends.mps.is_available() else "cpu"))
     assert pick_device("auto").type == expected
     with pytest.raises(ValueError):
         pick_device("tpu")

@@ -184,7 +184,8 @@ def test_output_takes_an_in_place_relu_like_torch_layers(name, twin):
     reference = ours if twin is None else twin.double()
     randomize_affine(ours, reference)
     y, grads = forward_backward(lambda t: torch.relu_(ours(t)), x, [ours.weight, ours.bias], dy)
-    y_ref, grads_ref = forward_backward(lambda t: F.relu(reference(t)), x, [reference.weight, reference.bias], dy)
+    y_ref, grads_ref = forward_backward(lambda t: F.relu(reference(t)), x,
+                                        [reference.weight, reference.bias], dy)
     assert_close(y, y_ref, 1e-10)
     for a, b in zip(grads, grads_ref):
         assert_close(a, b, 1e-10)

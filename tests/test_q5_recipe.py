@@ -46,7 +46,8 @@ def test_invalid_predicted_iobes_maps_to_invalid_iob2_tag_by_tag():
 @pytest.mark.parametrize("token, name", [
     ("1996", "numeric"), ("1996-08-30", "mainly_numeric"), ("3:2", "mainly_numeric"),
     ("the", "lower"), ("3rd", "lower"), ("U.S.", "upper"), ("EU", "upper"), ("Germany", "initial_upper"),
-    ("McDonald", "initial_upper"), ("iPhone", "mixed"), ("eBay", "mixed"), ("a1-b2-c", "lower"), ("+1-", "contains_digit"),
+    ("McDonald", "initial_upper"), ("iPhone", "mixed"), ("eBay", "mixed"), ("a1-b2-c", "lower"),
+    ("+1-", "contains_digit"),
     (",", "other"), ("-DOCSTART-", "upper"), ("(", "other"),
 ])
 def test_casing_class_of_hand_written_tokens(token, name):
@@ -83,23 +84,27 @@ def test_locked_dropout_shares_one_mask_over_time_steps():
 def test_recipes_fill_their_settings_and_flags_override_one_at_a_time():
     literature = parse_args(["--recipe", "literature"])
     assert (literature.casing, literature.iobes, literature.locked_dropout) == (True, True, True)
-    assert (literature.clip_norm, literature.epochs, literature.patience, literature.optimizer) == (1.0, 30, 4, "adam")
+    assert ((literature.clip_norm, literature.epochs, literature.patience, literature.optimizer)
+            == (1.0, 30, 4, "adam"))
     modern = parse_args(["--recipe", "modern"])
-    assert (modern.casing, modern.iobes, modern.locked_dropout, modern.clip_norm) == (False, False, False, 5.0)
+    assert ((modern.casing, modern.iobes, modern.locked_dropout, modern.clip_norm)
+            == (False, False, False, 5.0))
     undone = parse_args(["--recipe", "literature", "--no-casing", "--clip-norm", "5"])
     assert (undone.casing, undone.iobes, undone.locked_dropout, undone.clip_norm) == (False, True, True, 5.0)
     assert parse_args(["--recipe", "modern", "--iobes"]).iobes is True
 
 
 def test_literature_smoke_run_trains_on_iobes_and_is_scored_in_iob2(tmp_path):
-    summary = main(["--smoke", "--wandb-mode", "disabled", "--out-dir", str(tmp_path), "--dataset", "conll2003",
-                    "--recipe", "literature", "--embeddings", "glove", "--char", "--crf"])
+    summary = main(["--smoke", "--wandb-mode", "disabled", "--out-dir", str(tmp_path),
+                    "--dataset", "conll2003", "--recipe", "literature", "--embeddings", "glove", "--char",
+                    "--crf"])
     assert summary["iobes"] and summary["casing"] and summary["locked_dropout"]
     assert summary["test_f1"] > 0.5
     # Scored per CoNLL type, never per IOBES prefix.
     assert set(summary["per_class"]["test"]) == {"LOC", "MISC", "ORG", "PER"}
     from q5_ner_crf.predict import load_tagger, tag_sentences
-    model, words, chars, tags = load_tagger(tmp_path / "q5_ner_crf" / "smoke-conll2003-glove-char-crf-literature-seed0")
+    model, words, chars, tags = load_tagger(tmp_path / "q5_ner_crf"
+                                            / "smoke-conll2003-glove-char-crf-literature-seed0")
     assert any(tag.startswith(("S-", "E-")) for tag in tags)  # the model's tags are IOBES
     predicted = tag_sentences(model, words, chars, tags, [["John", "Smith", "visited", "Paris", "."]])
     assert all(not tag.startswith(("S-", "E-")) for tag in predicted[0])  # its answers IOB2

@@ -34,7 +34,8 @@ def no_wandb_account(tmp_path, monkeypatch):
 
 def leaves(runset):
     """{(section, name): (op, value)} of a runset's filters, parsed back from their string."""
-    return {(f.key.section, f.key.name): (f.op, f.value) for f in expr.string_to_filterexpr_list(runset.filters)}
+    return {(f.key.section, f.key.name): (f.op, f.value)
+            for f in expr.string_to_filterexpr_list(runset.filters)}
 
 
 def logged_by_every_run():
@@ -67,8 +68,9 @@ def test_report_blocks_offline(tmp_path, monkeypatch, no_wandb_account):
     assert (built.entity, built.project, built.title) == ("someone", "Q6-cnn-wandb", "Q6 report")
     assert isinstance(built.blocks[0], wr.MarkdownBlock)  # the introduction
     headings = [block.text for block in built.blocks if isinstance(block, wr.H1)]
-    assert headings == ["Training curves of the four configurations", "Confusion matrices", "Sample predictions",
-                        "The CNN's parameters", "ResNet-34 features against the four configurations", "Theory"]
+    assert headings == ["Training curves of the four configurations", "Confusion matrices",
+                        "Sample predictions", "The CNN's parameters",
+                        "ResNet-34 features against the four configurations", "Theory"]
     sections = {}
     for block in built.blocks[1:]:
         if isinstance(block, wr.H1):
@@ -77,7 +79,8 @@ def test_report_blocks_offline(tmp_path, monkeypatch, no_wandb_account):
             sections[list(sections)[-1]].append(block)
 
     curves, = sections["Training curves of the four configurations"]
-    assert [panel.y for panel in curves.panels] == [["train_loss"], ["test_accuracy", "val_accuracy"], ["test_loss"]]
+    assert [panel.y for panel in curves.panels] == [["train_loss"], ["test_accuracy", "val_accuracy"],
+                                                    ["test_loss"]]
     assert {panel.x for panel in curves.panels} == {"epoch"}
     four = leaves(curves.runsets[0])
     assert four[("config", "config_id")] == ("IN", [1, 2, 3, 4])
@@ -138,7 +141,8 @@ def test_online_logs_the_combined_figure_and_saves(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(wandb, "Api", lambda: None)
     monkeypatch.setattr(wandb, "init", FigureRun)
     monkeypatch.setattr(wr.Report, "save", lambda self: saved.append(self))
-    monkeypatch.setattr(wr.Report, "url", property(lambda self: f"https://example/{self.entity}/{self.project}"))
+    monkeypatch.setattr(wr.Report, "url",
+                        property(lambda self: f"https://example/{self.entity}/{self.project}"))
     result = wandb_report.main(["--entity", "someone", "--runs-dir", str(tmp_path / "runs"),
                                 "--wandb-mode", "online"])
 
@@ -148,9 +152,11 @@ def test_online_logs_the_combined_figure_and_saves(tmp_path, monkeypatch, capsys
     image = figure_run.logged[wandb_report.FIGURE_KEY]
     assert isinstance(image, wandb.Image)
     names = [f"c{i}" for i in range(10)]
-    single = Image.open(save_figure(results.confusion_figure(np.eye(10, dtype=int), names), tmp_path / "one.png"))
+    single = Image.open(save_figure(results.confusion_figure(np.eye(10, dtype=int), names),
+                                    tmp_path / "one.png"))
     # Four matrices in two rows and two columns: about twice one matrix's figure each way.
-    assert all(combined > 1.5 * one for combined, one in zip(figure_run.sizes[wandb_report.FIGURE_KEY], single.size))
+    assert all(combined > 1.5 * one
+               for combined, one in zip(figure_run.sizes[wandb_report.FIGURE_KEY], single.size))
     built, = saved
     assert [leaves(runset) for block in built.blocks if isinstance(block, wr.PanelGrid)
             for runset in block.runsets if "ID" in runset.filters] == [{("run", "ID"): ("=", "fig42")}]
