@@ -501,7 +501,8 @@ def ablation_section(s: dict) -> list[str]:
     rows, previous = [], None
     for step, name in enumerate(s["ablation_steps"]):
         f1 = s[f"ablation/{step}/validation/entity_f1"]
-        rows.append([name, *(s[f"ablation/{step}/validation/entity_{key}"] for key in ("precision", "recall")), f1,
+        rows.append([name, *(s[f"ablation/{step}/validation/entity_{key}"] for key in ("precision", "recall")),
+                     f1,
                      "—" if previous is None else f"{100 * (f1 - previous):+.2f}",
                      *(s[f"ablation/{step}/test/entity_{key}"] for key in ("precision", "recall", "f1"))])
         previous = f1

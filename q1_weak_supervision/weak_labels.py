@@ -5,7 +5,8 @@ test; turns each token's votes into one label with Snorkel's MajorityLabelVoter 
 LabelModel (fitted on the training split's votes alone: no gold label anywhere); then adds three
 sentence-context LFs (context_lfs.py) and two document-level LFs (document_lfs.py, reading the
 majority vote of the 17 + 3 over a whole document) and aggregates the extended matrix three ways:
-majority vote, LabelModel and an HMM (hmm.py, fitted on the training split's votes). Writes the training and validation splits as IOB2 CoNLL files;
+majority vote, LabelModel and an HMM (hmm.py, fitted on the training split's votes). Writes the
+training and validation splits as IOB2 CoNLL files;
 scores each aggregate against the gold labels of every split (seqeval strict IOB2 entity scores,
 per type); the majority vote's ablation as each group of added LFs joins; and, per type, the gold
 entities of the training split that the majority vote with the added LFs misses most often

@@ -133,7 +133,8 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     for name in ("_env.sh", "reproduce_q1.sh"):
         shutil.copy(REPO / "scripts" / name, root / "scripts" / name)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "1", "TAGGERS": "majority_doc majority_doc_partial", "TAGGER_EPOCHS": "1", "SELF_TRAIN_ROUNDS": "1",
+           "OMP_NUM_THREADS": "1", "TAGGERS": "majority_doc majority_doc_partial", "TAGGER_EPOCHS": "1",
+           "SELF_TRAIN_ROUNDS": "1",
            "TAGGER_FLAGS": "--threads 1 --wandb-mode disabled"}
     proc = subprocess.run(["bash", str(root / "scripts" / "reproduce_q1.sh"), "--smoke", *COMMON],
                           capture_output=True, text=True, env=env, timeout=900)
@@ -160,8 +161,8 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
             assert entity in get_entities(list(student_sentence.ner))
     rounds = json.loads((round_dir / "summary.json").read_text())
     assert rounds["student/train/entities"] >= rounds["weak/train/entities"]
-    student = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-st1-glove-char-crf-literature-"
-                          "seed0" / "summary.json").read_text())
+    student = json.loads((runs / "q5_ner_crf" / ("smoke-conll2003-weak-majority-doc-st1-glove-char-crf-"
+                                                  "literature-seed0") / "summary.json").read_text())
     assert student["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-self-train-majority-doc-"
                                              "round1-builtin/labels/self_train_round1/train.txt"))
     report = (root / "reports" / "q1.md").read_text()
@@ -174,8 +175,8 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     assert "### 5.2 The tagger trained on them: `literature` recipe" in report
     assert ("| tagger on MajorityLabelVoter + context and document LFs, unvoted names unlabelled (O or LOC, "
             "MISC, ORG) labels | weak dev labels (no gold) | 1 / 1 / 1") in report
-    partial = json.loads((runs / "q5_ner_crf" / "smoke-conll2003-weak-majority-doc-partial-LOC-MISC-ORG-glove-"
-                          "char-crf-literature-seed0" / "summary.json").read_text())
+    partial = json.loads((runs / "q5_ner_crf" / ("smoke-conll2003-weak-majority-doc-partial-LOC-MISC-ORG-"
+                                                  "glove-char-crf-literature-seed0") / "summary.json").read_text())
     assert partial["unlabelled_types"] == "LOC,MISC,ORG"
     unlabelled = sum(line.endswith(" -") for line in
                      (labels.parent / "majority_doc_partial" / "train.txt").read_text().splitlines())

@@ -94,7 +94,8 @@ def test_unlabelled_tokens_add_nothing_to_the_loss(tmp_path, crf):
 def test_unlabelled_tag_mask_keeps_o_and_every_tag_of_the_types():
     tags = ["O", "B-LOC", "I-LOC", "S-MISC", "E-MISC", "B-PER", "I-PER"]
     assert unlabelled_tag_mask("LOC, MISC", tags).tolist() == [True, True, True, True, True, False, False]
-    with pytest.raises(DataError, match="XYZ is not an entity type of this data; expected some of LOC,MISC,PER"):
+    with pytest.raises(DataError,
+                       match="XYZ is not an entity type of this data; expected some of LOC,MISC,PER"):
         unlabelled_tag_mask("LOC,XYZ", tags)
 
 
@@ -112,7 +113,8 @@ def test_softmax_loss_of_an_unlabelled_token_is_minus_log_of_its_allowed_tags_pr
     assert model.loss_from_emissions(emissions, batch).item() == pytest.approx(known.item() / 2, rel=1e-5)
     model.unlabelled_tags = torch.tensor([True, False, True])     # O or B-y
     free = -((p[0, 1, 0] + p[0, 1, 2]).log() + (p[1, 0, 0] + p[1, 0, 2]).log())
-    assert model.loss_from_emissions(emissions, batch).item() == pytest.approx((known + free).item() / 2, rel=1e-5)
+    expected = (known + free).item() / 2
+    assert model.loss_from_emissions(emissions, batch).item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_unlabelled_types_needs_a_train_file(capsys):
