@@ -446,13 +446,17 @@ def partial_sentence(s: dict) -> str:
 
 def chain_ablation(weak, taggers) -> list[str]:
     """Gold dev entity scores of each step of the chain without gold: the 17 LFs' majority vote,
-    the tagger on it, the majority vote with the context and document LFs, the tagger on it, and
-    each self-training student; taggers at the epoch the weak dev labels select."""
+    the tagger on it, the majority vote with the context and document LFs, the tagger on it, the
+    taggers on its partial labels, and each self-training student; taggers at the epoch the weak
+    dev labels select."""
     s = weak.summary
     steps = [("MajorityLabelVoter labels (17 LFs)", "majority", None), ("tagger on them", None, "majority")]
     if "weak/majority_doc/validation/entity_f1" in s:
         steps += [("MajorityLabelVoter labels (+ context and document LFs)", "majority_doc", None),
                   ("tagger on them (the first teacher)", None, "majority_doc")]
+        # The partial labels' taggers, each against the row above: the first teacher when it ran.
+        steps += [(f"tagger on them, {label_title(key).removeprefix(LABEL_TITLES['majority_doc'] + ', ')}",
+                   None, key) for key in tagger_keys(weak, taggers) if key.startswith(PARTIAL_METHOD)]
     steps += [(f"student of {label_title(key)}", None, key)
               for key in tagger_keys(weak, taggers) if key.startswith(SELF_TRAIN_PREFIX)]
     rows, previous = [], None
