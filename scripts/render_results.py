@@ -19,7 +19,8 @@ from q4_normalization.report import headline_rows as q4_rows
 from q5_ner_crf.report import headline_rows as q5_rows
 from q6_cnn_wandb.report import headline_rows as q6_rows
 
-REPORTS = {"q1": "Q1 weak supervision", "q3": "Q3 active learning",
+REPORTS = {"q1": "Q1 weak supervision", "q1-modern": "Q1 weak supervision, modern-recipe taggers",
+           "q3": "Q3 active learning",
            "q4": "Q4 normalization", "q5": "Q5 NER with a CRF",
            "q6": "Q6 CNN tracked in W&B", "q4-converge": "Q4 normalization, to convergence"}
 # The one command behind each study's runs in results/runs (environment, then the reproduce
@@ -27,6 +28,8 @@ REPORTS = {"q1": "Q1 weak supervision", "q3": "Q3 active learning",
 # tests/test_common_results_commands.py checks that every committed run is one they issue.
 STUDY_COMMANDS = {
     "q1": ('TAGGER_FLAGS="--threads 1"', "bash scripts/reproduce_q1.sh --conll-dir data/conll2003 --jobs 2"),
+    "q1-modern": ('TAGGER_RECIPE=modern TAGGER_FLAGS="--threads 1"',
+                  "bash scripts/reproduce_q1.sh --conll-dir data/conll2003 --jobs 2"),
     "q3": ("Q3_DATASETS=cifar10", "bash scripts/reproduce_q3.sh --data-root data --jobs 2"),
     "q4": ("", "bash scripts/reproduce_q4.sh --recipe cpu --jobs 2 --threads 1 --out-dir ../studies/q4"),
     "q4-converge": ("", "bash scripts/reproduce_q4.sh --recipe converge --jobs 1 --threads 1 "
@@ -45,9 +48,15 @@ NOT_MEASURED = [
 ]
 
 
-# Q1's taggers are Q5's train.py on CoNLL-2003 under the modern recipe; Q5's own CoNLL-2003 rows
-# use the literature recipe (their names start with it).
-STUDY_FOLDERS = {"q1": ["q1_weak_supervision", "q5_ner_crf/conll2003-*-modern-*"],
+# Q1's taggers are Q5's train.py on CoNLL-2003, in the literature recipe (the Q1 command's default;
+# its gold row is Q5's conll2003-literature-glove-char-crf-seed0, counted with Q5) and in the
+# modern recipe (TAGGER_RECIPE=modern, the earlier rows and their self-training round).
+Q1_STAGES = ["q1_weak_supervision/stats*", "q1_weak_supervision/lfs*", "q1_weak_supervision/aggregate*",
+             "q1_weak_supervision/weak-labels*"]
+STUDY_FOLDERS = {"q1": [*Q1_STAGES, "q1_weak_supervision/self-train-*-literature-*",
+                        "q5_ner_crf/conll2003-weak-*-literature-*"],
+                 "q1-modern": ["q1_weak_supervision/self-train-*-round[0-9]-conll-dir",
+                               "q5_ner_crf/conll2003-*-modern-*"],
                  "q3": ["q3_active_learning"],
                  "q4": ["q4_normalization/*-cpu-*", "q4_lr_sweep/q4_normalization"],
                  "q4-converge": ["q4_normalization/*-converge-*", "q4_lr_sweep_converge/q4_normalization"],

@@ -39,9 +39,10 @@ parse_reproduce_args "$@"
 GLOVE="${GLOVE:-data/glove.6B.50d.conll2003-gmb.txt}"
 TAGGERS="${TAGGERS-gold majority label_model majority_doc majority_doc_partial}"
 TAGGER_RECIPE="${TAGGER_RECIPE:-literature}"
-# The types a token the majority_doc_partial file leaves unlabelled may take besides O ("" for any):
-# not PER, the type whose functions (given names, surnames, titles) cover names most broadly.
-PARTIAL_TYPES="${PARTIAL_TYPES-LOC,MISC,ORG}"
+# The majority_doc_partial rows, one tagger per choice of the types a token the file leaves
+# unlabelled may take besides O: `any` (every type) and LOC,MISC,ORG (not PER, the type whose
+# functions, given names, surnames and titles, cover names most broadly).
+PARTIAL_TYPES="${PARTIAL_TYPES-any LOC,MISC,ORG}"
 case "$TAGGER_RECIPE" in
     literature) BUDGET=() ;;
     modern) BUDGET=(--epochs 20 --patience 3) ;;
@@ -110,36 +111,44 @@ fi
 LABELS="$RUNS/q1_weak_supervision/${PREFIX}weak-labels-$SOURCE/labels"
 TAGGER=(--recipe "$TAGGER_RECIPE" ${BUDGET[@]+"${BUDGET[@]}"} "${GLOVE_FLAGS[@]}" --char --crf)
 for row in $TAGGERS; do
-    case "$row" in
-        gold) files=(--resume auto)
-              name=conll2003-glove-char-crf-modern-seed0
-              # Q5's run of the same command (scripts/reproduce_q5.sh), when it has finished.
-              [[ "$TAGGER_RECIPE" == literature ]] && name=conll2003-literature-glove-char-crf-seed0 ;;
-        majority|label_model|majority_doc|majority_doc_partial|label_model_doc|hmm_doc)
-            name="conll2003-weak-${row//_/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
-            files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt")
-            if [[ "$row" == majority_doc_partial && -n "$PARTIAL_TYPES" ]]; then
-                files+=(--unlabelled-types "$PARTIAL_TYPES")
-                name="conll2003-weak-majority-doc-partial-${PARTIAL_TYPES//,/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
-            fi ;;
-        *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model, majority_doc," \
-               "majority_doc_partial, label_model_doc, hmm_doc)" >&2; exit 2 ;;
-    esac
-    submit "tagger-$row" python -m q5_ner_crf.train "${DATA[@]}" ${files[@]+"${files[@]}"} "${TAGGER[@]}" \
-        ${SMOKE[@]+"${SMOKE[@]}"} --run-name "$PREFIX$name" --out-dir "$RUNS" \
-        ${TAGGER_EXTRA[@]+"${TAGGER_EXTRA[@]}"}
+    choices=("")
+    [[ "$row" == majority_doc_partial ]] && read -r -a choices <<< "$PARTIAL_TYPES"
+    for types in ${choices[@]+"${choices[@]}"}; do
+        case "$row" in
+            gold) files=(--resume auto)
+                  name=conll2003-glove-char-crf-modern-seed0
+                  # Q5's run of the same command (scripts/reproduce_q5.sh), when it has finished.
+                  [[ "$TAGGER_RECIPE" == literature ]] && name=conll2003-literature-glove-char-crf-seed0 ;;
+            majority|label_model|majority_doc|majority_doc_partial|label_model_doc|hmm_doc)
+                name="conll2003-weak-${row//_/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
+                files=(--train-file "$LABELS/$row/train.txt" --validation-file "$LABELS/$row/valid.txt")
+                if [[ -n "$types" && "$types" != any ]]; then
+                    files+=(--unlabelled-types "$types")
+                    name="conll2003-weak-${row//_/-}-${types//,/-}-glove-char-crf-$TAGGER_RECIPE-seed0"
+                fi ;;
+            *) echo "error: unknown tagger row '$row' in TAGGERS (gold, majority, label_model, majority_doc," \
+                   "majority_doc_partial, label_model_doc, hmm_doc)" >&2; exit 2 ;;
+        esac
+        submit "tagger-$row${types:+-$types}" python -m q5_ner_crf.train "${DATA[@]}" ${files[@]+"${files[@]}"} \
+            "${TAGGER[@]}" ${SMOKE[@]+"${SMOKE[@]}"} --run-name "$PREFIX$name" --out-dir "$RUNS" \
+            ${TAGGER_EXTRA[@]+"${TAGGER_EXTRA[@]}"}
+    done
 done
 wait_all
 
 # ---- self-training: the tagger on majority_doc labels teaches, each student teaches the next ----
 if [[ " $TAGGERS " == *" majority_doc "* ]]; then
     teacher="$RUNS/q5_ner_crf/${PREFIX}conll2003-weak-majority-doc-glove-char-crf-$TAGGER_RECIPE-seed0"
+    # Each recipe's rounds have folders of their own (the modern recipe's keep their first names).
+    recipe_part=""
+    [[ "$TAGGER_RECIPE" != modern ]] && recipe_part="-$TAGGER_RECIPE"
     for ((round = 1; round <= SELF_TRAIN_ROUNDS; round++)); do
+        round_run="${PREFIX}self-train-majority-doc-round$round$recipe_part-$SOURCE"
         submit "self-train-$round" python -m q1_weak_supervision.self_train --labels-dir "$LABELS/majority_doc" \
-            --teacher-run "$teacher" --round "$round" ${SMOKE[@]+"${SMOKE[@]}"} --out-dir "$RUNS" \
-            ${EXTRA[@]+"${EXTRA[@]}"}
+            --teacher-run "$teacher" --round "$round" ${SMOKE[@]+"${SMOKE[@]}"} --run-name "$round_run" \
+            --out-dir "$RUNS" ${EXTRA[@]+"${EXTRA[@]}"}
         wait_all
-        student="$RUNS/q1_weak_supervision/${PREFIX}self-train-majority-doc-round$round-$SOURCE/labels/self_train_round$round"
+        student="$RUNS/q1_weak_supervision/$round_run/labels/self_train_round$round"
         name="conll2003-weak-majority-doc-st$round-glove-char-crf-$TAGGER_RECIPE-seed0"
         submit "tagger-self-train-$round" python -m q5_ner_crf.train "${DATA[@]}" --train-file "$student/train.txt" \
             --validation-file "$student/valid.txt" "${TAGGER[@]}" ${SMOKE[@]+"${SMOKE[@]}"} \

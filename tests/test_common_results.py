@@ -90,7 +90,8 @@ def test_each_study_names_its_command_with_its_runs_and_their_wall_time(tmp_path
     table = module["commands_table"](runs)
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in table.splitlines()[2:]}
     assert rows["Q6 CNN tracked in W&B"][2:] == ["2", "1.50 h |"]          # 30 + 60 minutes
-    assert rows["Q1 weak supervision"][2:] == ["1", "0.20 h |"]            # the CoNLL-2003 tagger
+    assert rows["Q1 weak supervision"][2:] == ["0", "— |"]                 # no literature-recipe tagger
+    assert rows["Q1 weak supervision, modern-recipe taggers"][2:] == ["1", "0.20 h |"]  # the modern one
     assert rows["Q5 NER with a CRF"][2:] == ["1", "0.10 h |"]
     assert rows["Q3 active learning"][2:] == ["0", "— |"]
     assert "reproduce_q6.sh" in rows["Q6 CNN tracked in W&B"][1]

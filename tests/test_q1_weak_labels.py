@@ -152,7 +152,7 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
 
     # Self-training: the student's file holds every weak entity (the union only adds), and the
     # student trained on it.
-    round_dir = runs / "q1_weak_supervision" / "smoke-self-train-majority-doc-round1-builtin"
+    round_dir = runs / "q1_weak_supervision" / "smoke-self-train-majority-doc-round1-literature-builtin"
     student_file = round_dir / "labels" / "self_train_round1" / "train.txt"
     student_train = read_conll(student_file, tag_scheme="iob2")
     assert [s.tokens for s in student_train] == [s.tokens for s in weak_train]
@@ -164,7 +164,7 @@ def test_reproduce_q1_smoke_runs_the_chain_to_a_tagger(tmp_path):
     student = json.loads((runs / "q5_ner_crf" / ("smoke-conll2003-weak-majority-doc-st1-glove-char-crf-"
                                                   "literature-seed0") / "summary.json").read_text())
     assert student["train_file"] == str(Path("runs/smoke/q1_weak_supervision/smoke-self-train-majority-doc-"
-                                             "round1-builtin/labels/self_train_round1/train.txt"))
+                                             "round1-literature-builtin/labels/self_train_round1/train.txt"))
     report = (root / "reports" / "q1.md").read_text()
     assert "## 5. From labeling functions to a tagger" in report
     assert ("| tagger on MajorityLabelVoter + context and document LFs labels | weak dev labels (no gold) "
