@@ -9,4 +9,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 source scripts/_env.sh
-exec python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+# --dist loadgroup: the two torchrun tests (xdist group "torchrun") run in one worker, one after
+# the other; every other test is spread as with the default --dist load.
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"

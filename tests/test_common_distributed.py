@@ -2,14 +2,15 @@
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from common.distributed import all_reduce_sum, setup_distributed, shard_indices
 from tests.ddp_worker import make_data
+from tests.torchrun import run_torchrun, torchrun_failure
 
 
 def test_shards_partition_the_indices_with_equal_counts():
@@ -27,13 +28,14 @@ def test_single_process_is_a_no_op():
     assert all_reduce_sum([1.0, 2.0], ctx).tolist() == [1.0, 2.0]
 
 
+@pytest.mark.xdist_group("torchrun")
 def test_torchrun_two_ranks_train_the_same_model_and_agree(tmp_path):
     out = tmp_path / "result"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(Path(__file__).parent / "ddp_worker.py"), str(out)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_torchrun(cmd, env=env, timeout=180)
+    assert proc.returncode == 0, torchrun_failure(proc)
     ranks = [json.loads(Path(f"{out}.rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world_size"] == 2
     assert ranks[0]["weight"] == ranks[1]["weight"] and ranks[0]["bias"] == ranks[1]["bias"]

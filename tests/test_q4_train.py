@@ -23,6 +23,7 @@ from common.distributed import DistContext
 from q4_normalization import train
 from q4_normalization.resnet import ResNet
 from q4_normalization.train import main
+from tests.torchrun import run_torchrun, torchrun_failure
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--smoke", "--wandb-mode", "disabled", "--val-size", "32", "--test-size", "32", "--probe-size", "8"]
@@ -177,13 +178,14 @@ def test_resume_refuses_a_checkpoint_of_another_depth(tmp_path, capsys):
     assert config.read_text() == before  # the refused command did not overwrite the run's record
 
 
+@pytest.mark.xdist_group("torchrun")
 def test_torchrun_two_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "q4_normalization.train", "--norm", "gn", "--bs", "16", "--train-size", "64",
                "--epochs", "1", "--run-name", "ddp", "--out-dir", str(tmp_path), *TINY]
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    result = run_torchrun(command, cwd=REPO, env=env, timeout=240)
+    assert result.returncode == 0, torchrun_failure(result)
     assert result.stdout.count("Epoch 1/1") == 1  # only rank 0 prints
     run_dir = tmp_path / "q4_normalization" / "ddp"
     summary = json.loads((run_dir / "summary.json").read_text())
