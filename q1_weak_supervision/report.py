@@ -257,7 +257,7 @@ def aggregate_section(runs) -> list[str]:
 
 
 # ---- from labeling functions to a tagger -----------------------------------------------------
-def tagger_runs(runs_dir, recipe: str = "modern") -> dict[str, RunRecord]:
+def tagger_runs(runs_dir, recipe: str) -> dict[str, RunRecord]:
     """The chain's CoNLL-2003 GloVe + characters + CRF taggers of one Q5 recipe (seed 0, none of
     the recipe's settings changed) by training labels: each label set of weak_labels.py (its
     --train-file folder's name), the self-training rounds, and "gold"."""
