@@ -95,15 +95,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def write_conll(path: Path, sentences, predictions: np.ndarray) -> Path:
+def write_conll(path: Path, sentences, predictions: np.ndarray,
+                unlabelled: np.ndarray | None = None) -> Path:
     """`token TAG` lines (IOB2 from votes_to_iob2), a blank line after each sentence; written
-    atomically. `predictions` holds the label ids of the sentences' tokens in order."""
+    atomically. `predictions` holds the label ids of the sentences' tokens in order; where
+    `unlabelled` (partial_mask) is True the tag is UNLABELLED_TAG."""
     lines, start = [], 0
     for sentence in sentences:
-        tags = votes_to_iob2(predictions[start:start + len(sentence)])
-        lines += [f"{token} {tag}\n" for token, tag in zip(sentence.tokens, tags)]
+        end = start + len(sentence)
+        tags = votes_to_iob2(predictions[start:end])
+        free = unlabelled[start:end] if unlabelled is not None else [False] * len(sentence)
+        lines += [f"{token} {UNLABELLED_TAG if unknown else tag}\n"
+                  for token, tag, unknown in zip(sentence.tokens, tags, free)]
         lines.append("\n")
-        start += len(sentence)
+        start = end
     return atomic_write_text(path, "".join(lines))
 
 
@@ -130,19 +135,6 @@ def partial_mask(sentences, predictions: np.ndarray, votes: np.ndarray) -> np.nd
         free += name_shaped_unvoted(sentence.tokens, voted[start:start + len(sentence)])
         start += len(sentence)
     return np.array(free, dtype=bool) & (predictions == ABSTAIN)
-
-
-def write_partial_conll(path: Path, sentences, predictions: np.ndarray, unlabelled: np.ndarray) -> Path:
-    """Like write_conll, with UNLABELLED_TAG where `unlabelled` (partial_mask) is True."""
-    lines, start = [], 0
-    for sentence in sentences:
-        end = start + len(sentence)
-        tags = votes_to_iob2(predictions[start:end])
-        lines += [f"{token} {UNLABELLED_TAG if free else tag}\n"
-                  for token, tag, free in zip(sentence.tokens, tags, unlabelled[start:end])]
-        lines.append("\n")
-        start = end
-    return atomic_write_text(path, "".join(lines))
 
 
 def score_rows(summary: dict) -> list[list]:
@@ -252,7 +244,7 @@ def main(argv=None) -> dict:
             folder = run.dir / "labels" / PARTIAL_METHOD
             if split == "train":
                 free = partial_mask(sentences, predictions[PARTIAL_OF], X)
-                path = write_partial_conll(folder / WRITTEN[split], sentences, predictions[PARTIAL_OF], free)
+                path = write_conll(folder / WRITTEN[split], sentences, predictions[PARTIAL_OF], free)
                 summary[f"partial/{split}/unlabelled_tokens"] = int(free.sum())
                 summary[f"partial/{split}/unlabelled_share"] = float(free.mean()) if len(free) else 0.0
                 # Analysis only (gold): which share of them are entity tokens, and which share of
