@@ -299,22 +299,29 @@ def edge_picks(scores: dict[str, dict[float, float]]) -> list[str]:
 
 def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     """The converge recipe's learning-rate sweep (the whole wsd rule on a training subset): per norm
-    and lr, the best validation accuracy at the end and at the end of the constant phase (the
-    plateau that started the cool-down), the picks at both points, the epochs and the wall time.
-    The two picks agreeing says that the ranking no longer moves with more training."""
+    and lr, the best validation accuracy at the end and at an earlier point, the picks at both, the
+    epochs and the wall time. The earlier point is the budget check's (the cool-down branched off at
+    3/4 of a fixed budget: train.py --budget-check) or, for runs of the plateau rule, the end of the
+    constant phase. The two picks agreeing says that the ranking no longer moves with more training."""
     if not sweep:
         return []
     scores = sweep_scores(sweep)
-    at_plateau: dict[str, dict[float, float]] = {}
+    earlier: dict[str, dict[float, float]] = {}
     epochs: dict[str, dict[float, str]] = {}
+    checked = all("check_val_accuracy" in run.summary for run in sweep if not run.summary.get("diverged"))
     for run in sweep:
         norm, lr = run.config["norm"], float(run.config["lr"])
-        epoch_axis, val = run.series("epoch", "val_accuracy")
-        plateau = run.summary.get("cooldown_after_epoch") or (max(epoch_axis) if epoch_axis else 0)
-        before = [v for e, v in zip(epoch_axis, val) if e <= plateau]
-        score = -1.0 if run.summary.get("diverged") or not before else max(before)
-        at_plateau.setdefault(norm, {})[lr] = score
-        epochs.setdefault(norm, {})[lr] = f"{plateau}+{run.summary.get('epochs_run', 0) - plateau}"
+        if "check_val_accuracy" in run.summary:
+            score = run.summary["check_val_accuracy"]
+            epochs.setdefault(norm, {})[lr] = f"{run.summary['check_epochs']}/{run.summary.get('epochs_run')}"
+        else:
+            epoch_axis, val = run.series("epoch", "val_accuracy")
+            plateau = run.summary.get("cooldown_after_epoch") or (max(epoch_axis) if epoch_axis else 0)
+            before = [v for e, v in zip(epoch_axis, val) if e <= plateau]
+            score = max(before) if before else -1.0
+            epochs.setdefault(norm, {})[lr] = f"{plateau}+{run.summary.get('epochs_run', 0) - plateau}"
+        earlier.setdefault(norm, {})[lr] = -1.0 if run.summary.get("diverged") else score
+    point = "at the budget check" if checked else "before cool-down"
     grid = sorted({lr for per_norm in scores.values() for lr in per_norm})
     rows, moved = [], []
     for norm in [n for n in ORDER if n in scores]:
@@ -325,11 +332,11 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
             elif scores[norm][lr] < 0:
                 cells.append("diverged")
             else:
-                cells.append(f"{100 * scores[norm][lr]:.2f} ({100 * at_plateau[norm][lr]:.2f}; "
+                cells.append(f"{100 * scores[norm][lr]:.2f} ({100 * earlier[norm][lr]:.2f}; "
                              f"{epochs[norm][lr]})")
-        final_pick, plateau_pick = pick(scores[norm]), pick(at_plateau[norm])
-        rows.append([NORM_NAMES[norm], *cells, f"{final_pick:g}", f"{plateau_pick:g}"])
-        if final_pick != plateau_pick:
+        final_pick, earlier_pick = pick(scores[norm]), pick(earlier[norm])
+        rows.append([NORM_NAMES[norm], *cells, f"{final_pick:g}", f"{earlier_pick:g}"])
+        if final_pick != earlier_pick:
             moved.append(NORM_NAMES[norm])
     images = sorted({run.summary["train_images"] for run in sweep if "train_images" in run.summary})
     seconds = [wall_time_s(run) for run in sweep]
@@ -337,18 +344,24 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     edge = edge_picks(scores)
     # The sweep's norms (torch_bn takes bn's pick); fewer than three lrs: its starting grid has not run.
     unfinished = [NORM_NAMES[norm] for norm in ORDER if norm != "torch_bn" and len(scores.get(norm, {})) < 3]
+    if checked:
+        rule = ("(warm-up, the peak, a linear cool-down over the last fifth of a fixed budget)",
+                "the best of the budget check (the cool-down branched off the constant phase as a run "
+                "of 3/4 of the budget would have had it), and the check's epochs / the run's")
+    else:
+        rule = ("(warm-up, the peak until validation accuracy plateaus, the linear cool-down)",
+                "the best before the cool-down began, and epochs at the peak + epochs of cool-down")
     lines = ["## Learning-rate sweep of the `converge` recipe\n",
              f"Each norm's peak learning rate for `--recipe converge`, picked on validation accuracy "
-             f"(the test split is not scored) from runs of the recipe's whole rule (warm-up, the peak "
-             f"until validation accuracy plateaus, the linear cool-down) on "
+             f"(the test split is not scored) from runs of the recipe's whole rule {rule[0]} on "
              f"{'/'.join(f'{i:,}' for i in images)} training images. A cell: best validation accuracy "
-             f"(%), then in brackets the best before the cool-down began, and epochs at the peak + "
-             f"epochs of cool-down. {len(sweep)} run(s), {total_h:.1f} hours of wall time added up.\n",
-             markdown_table(["normalization", *(f"lr {lr:g}" for lr in grid), "pick",
-                             "pick before cool-down"], rows), ""]
-    lines.append("- The pick before the cool-down and at the end " + (
-        f"differ for {', '.join(moved)}: the ranking still moved during the cool-down." if moved else
-        "agree for every norm: the ranking of the learning rates did not change over the cool-down."))
+             f"(%), then in brackets {rule[1]}. {len(sweep)} run(s), {total_h:.1f} hours of wall time "
+             f"added up.\n",
+             markdown_table(["normalization", *(f"lr {lr:g}" for lr in grid), "pick", f"pick {point}"],
+                            rows), ""]
+    lines.append(f"- The pick {point} and at the end " + (
+        f"differ for {', '.join(moved)}: the ranking still moved with more training." if moved else
+        "agree for every norm: the ranking of the learning rates did not change with more training."))
     if unfinished:
         lines.append(f"- The sweep has not finished: {', '.join(unfinished)} have fewer than the three "
                      f"learning rates of their starting grid. Their picks (if any) are provisional, and the "
@@ -359,6 +372,37 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     elif not unfinished:
         lines.append("- Every pick lies inside the lrs tried (the grid was widened until it did).")
     return lines + [""]
+
+
+def budget_check_lines(groups, keys) -> list[str]:
+    """Fixed-budget runs (train.py --budget-check): per variant, the best validation accuracy of the
+    whole budget and of the cool-down branched off at 3/4 of it, and the gain the last quarter
+    bought; the budget counts as long enough when no variant gained 0.5 points or more."""
+    rows, gains = [], {}
+    for key in keys:
+        runs = [run for run in groups[key] if "check_gain" in run.summary]
+        if not runs:
+            continue
+        gain = statistics.mean(run.summary["check_gain"] for run in runs)
+        gains[NORM_NAMES[key[0]]] = gain
+        budgets = sorted({f"{run.summary['check_epochs']} / {run.summary.get('epochs_run')}" for run in runs})
+        rows.append([NORM_NAMES[key[0]], ", ".join(budgets), mean_std_cell(runs, "check_val_accuracy"),
+                     mean_std_cell(runs, "val_accuracy"), f"{100 * gain:+.2f}"])
+    if not rows:
+        return []
+    slowest = max(gains, key=gains.get)
+    verdict = (f"every variant gained less than 0.5 points over the budget's last quarter (the most: "
+               f"{slowest}, {100 * gains[slowest]:+.2f}): the budget is long enough by that rule." if
+               gains[slowest] < 0.005 else
+               f"{', '.join(f'{name} ({100 * gain:+.2f})' for name, gain in gains.items() if gain >= 0.005)} "
+               f"gained 0.5 points or more over the budget's last quarter: for them the budget is not long "
+               f"enough, and a longer one would likely raise their accuracy.")
+    return ["## Budget check\n",
+            "Best validation accuracy (%) after the whole budget and after the cool-down branched off its "
+            "constant phase as a run of 3/4 of the budget would have had it (train.py `--budget-check`; "
+            "validation only), and what the last quarter added (points).\n",
+            markdown_table(["normalization", "epochs (check / run)", "val acc at 3/4", "val acc at the end",
+                            "gain"], rows), "", f"- {verdict}", ""]
 
 
 def wall_time_sentence(runs: list[RunRecord]) -> str:
@@ -447,6 +491,7 @@ def main(argv=None) -> Path:
         if gaps:
             parts.append(f"- Largest |micro F1 - accuracy| over these runs: {max(gaps):.1e}.")
         parts.append("")
+        parts += budget_check_lines(groups, main_keys)
         curves = plot_curves(groups, main_keys, Path(f"{figure_stem}_curves.png"))
         quantiles = plot_quantiles(groups, main_keys, Path(f"{figure_stem}_quantiles.png"),
                                    "probe-layer activations: 1st/20th/80th/99th percentiles per epoch")

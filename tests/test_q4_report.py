@@ -234,7 +234,7 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
     text = "\n".join(converge_sweep_section(sweep))
     assert "| BatchNorm | — | 78.00 (60.00; 2+1) | 80.00 (58.00; 2+1) | 0.2 | 0.1 |" in text
     assert "| GroupNorm | 70.00 (60.00; 3+1) | 75.00 (65.00; 3+1) | diverged | 0.1 | 0.1 |" in text
-    assert "differ for BatchNorm" in text
+    assert "pick before cool-down |" in text and "differ for BatchNorm" in text
     assert "Picked at an end of the lrs tried, so a better lr may lie beyond it: BatchNorm (0.2)" in text
     # Wall time: each run from its start (t = 1000 s) to its last line, 3, 3, 4 and 4 epochs of 60 s.
     assert "5 run(s), 0.2 hours of wall time added up" in text
@@ -244,3 +244,39 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
             "fewer than the three learning rates") in text
     assert "Every pick lies inside" not in text
     assert converge_sweep_section([]) == []
+
+    # Fixed-budget runs with a budget check: the earlier ranking is the check's (30 of 40 epochs).
+    def checked(norm, lr, final, at_check):
+        summary = {"val_accuracy": final, "check_val_accuracy": at_check, "check_epochs": 30,
+                   "epochs_run": 40, "train_images": 10000}
+        config = {"norm": norm, "lr": lr, "_provenance": {"started": "1970-01-01T00:16:40+0000"}}
+        return RunRecord(tmp_path / f"{norm}-{lr}", config, summary, [{"epoch": 40, "time": 1000.0}])
+
+    sweep = [checked("ln", 0.05, 0.70, 0.69), checked("ln", 0.1, 0.74, 0.71), checked("ln", 0.2, 0.72, 0.72)]
+    text = "\n".join(converge_sweep_section(sweep))
+    assert ("| LayerNorm | 70.00 (69.00; 30/40) | 74.00 (71.00; 30/40) | 72.00 (72.00; 30/40) | 0.1 | 0.2 |"
+            in text)
+    assert "pick at the budget check |" in text and "differ for LayerNorm" in text
+    assert "last fifth of a fixed budget" in text
+
+
+def test_budget_check_lines_judge_the_budget_by_the_largest_gain_of_its_last_quarter(tmp_path):
+    from common.report import RunRecord
+    from q4_normalization.report import budget_check_lines
+
+    def run(norm, final, at_check):
+        summary = {"val_accuracy": final, "check_val_accuracy": at_check, "check_gain": final - at_check,
+                   "check_epochs": 30, "epochs_run": 40}
+        return RunRecord(tmp_path / norm, {"norm": norm, "bs": 128, "recipe": "converge"}, summary, [])
+
+    groups = {("bn", 128, "converge"): [run("bn", 0.852, 0.850)],
+              ("ln", 128, "converge"): [run("ln", 0.790, 0.770)]}
+    keys = list(groups)
+    text = "\n".join(budget_check_lines(groups, keys))
+    assert "| BatchNorm | 30 / 40 | 85.00% | 85.20% | +0.20 |" in text
+    assert "| LayerNorm | 30 / 40 | 77.00% | 79.00% | +2.00 |" in text
+    assert "LayerNorm (+2.00) gained 0.5 points or more" in text and "BatchNorm (+" not in text
+    groups = {("bn", 128, "converge"): [run("bn", 0.852, 0.850)]}
+    assert "the budget is long enough" in "\n".join(budget_check_lines(groups, list(groups)))
+    assert budget_check_lines({("bn", 128, "cpu"): [RunRecord(tmp_path, {}, {"val_accuracy": 0.8}, [])]},
+                              [("bn", 128, "cpu")]) == []

@@ -337,7 +337,7 @@ def test_wsd_schedule_warms_up_holds_the_peak_and_cools_down_linearly():
     # Warm-up over 2 epochs from 0, the peak (0.2 at batch 128; x 8/128 at batch 8) until the
     # plateau, then from the start of the epoch after it a linear fall to 0 over the cool-down.
     args = train.parse_args(["--recipe", "converge", "--norm", "bn", "--lr", "0.2"])
-    assert (args.schedule, args.epochs, args.patience, args.cpu_bf16) == ("wsd", 60, 0, True)
+    assert (args.schedule, args.epochs, args.patience, args.cpu_bf16) == ("wsd", 40, 0, True)
     assert train.learning_rate(args, 1, 0.0) == 0.0
     assert train.learning_rate(args, 1, 0.5) == pytest.approx(0.05)    # a quarter of the way up
     assert train.learning_rate(args, 2, 0.5) == pytest.approx(0.15)
@@ -354,10 +354,9 @@ def test_wsd_schedule_warms_up_holds_the_peak_and_cools_down_linearly():
 
 def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end_by_the_cap():
     defaults = train.parse_args(["--recipe", "converge", "--norm", "gn"])
-    assert (defaults.plateau_window, defaults.plateau_patience, defaults.cooldown, defaults.epochs) == \
-        (5, 6, 0.25, 60)
     args = train.parse_args(["--recipe", "converge", "--norm", "gn", "--plateau-window", "3",
-                             "--plateau-patience", "4"])
+                             "--plateau-patience", "4", "--epochs", "60"])
+    assert args.budget_check == 0  # a plateau test leaves no fixed budget to check
     assert train.smoothed([0.3, 0.6, 0.9, 0.3], 3) == pytest.approx([0.3, 0.45, 0.6, 0.6])
     # Noisy but rising: the raw values have no new best for 4 epochs after the lucky 0.50, the
     # 3-epoch means (0.40 0.43 0.44 0.46 0.47 ...) keep rising: no plateau.
@@ -379,6 +378,51 @@ def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end
                               "--plateau-window", "3", "--plateau-patience", "4"])
     assert train.cooldown_plan(short, steady[:8]) == (8, 2)
     assert train.cooldown_plan(short, flat[:9]) == (9, 1)                   # cut to the epoch left
+
+
+def test_converge_recipe_cools_down_over_the_last_fifth_of_a_fixed_budget_and_checks_it_at_three_quarters():
+    # The recipe's rule: no plateau test; the cool-down is a quarter of the epochs before it and ends
+    # at epoch 40, so it starts after epoch 32 (31 + 8 = 39 would end early), whatever the accuracy.
+    args = train.parse_args(["--recipe", "converge", "--norm", "gn"])
+    assert (args.plateau_patience, args.cooldown, args.epochs, args.budget_check) == (0, 0.25, 40, 0.75)
+    flat = [0.5] * 40  # a plateau from epoch 1 on starts nothing
+    assert all(train.cooldown_plan(args, flat[:e]) is None for e in range(1, 32))
+    assert train.cooldown_plan(args, flat[:32]) == (32, 8)
+    # The check is the schedule of a 30-epoch run (0.75 x 40): cool-down after epoch 24 (24 + 6 = 30),
+    # branched off the run's constant phase, which lasts to epoch 32.
+    assert train.budget_check_plan(args) == (30, (24, 6))
+    # Too short to branch: 4 epochs (cool-down after epoch 2) checked at 3 (cool-down after epoch 1,
+    # inside the warm-up, but still before the run's own: allowed); 2 epochs at 2: none.
+    short = train.parse_args(["--recipe", "converge", "--norm", "gn", "--epochs", "4"])
+    assert train.budget_check_plan(short) == (3, (1, 2))
+    assert train.budget_check_plan(train.parse_args(["--recipe", "converge", "--norm", "gn",
+                                                     "--epochs", "2"])) is None
+    with pytest.raises(SystemExit):  # a plateau may start the run's cool-down before the check's
+        train.parse_args(["--recipe", "converge", "--norm", "gn", "--plateau-patience", "6",
+                          "--budget-check", "0.75"])
+
+
+def test_budget_check_branch_is_the_shorter_runs_end(tmp_path):
+    # 8 epochs checked at 0.75: the branch leaves the constant phase after epoch 4 and cools down over
+    # epochs 5-6 as a 6-epoch run does, from the same weights, optimizer and random streams. So its
+    # losses and accuracies are that run's, and check_gain is the difference of the two runs' best
+    # validation accuracies.
+    common = ["--norm", "bn", "--recipe", "converge", "--bs", "16", "--train-size", "64",
+              "--warmup-epochs", "1", "--no-cpu-bf16", "--out-dir", str(tmp_path), *TINY]
+    long = main([*common, "--epochs", "8", "--run-name", "long"])
+    short = main([*common, "--epochs", "6", "--budget-check", "0", "--run-name", "short"])
+    assert (long["check_epochs"], long["check_cooldown_after_epoch"]) == (6, 4)
+    assert long["cooldown_after_epoch"] == 6
+    assert short["cooldown_after_epoch"] == 4 and "check_epochs" not in short
+    branch = [row for row in metrics(tmp_path / "q4_normalization" / "long") if "check_epoch" in row]
+    own = [row for row in metrics(tmp_path / "q4_normalization" / "short") if row.get("epoch", 0) >= 5]
+    assert [row["check_epoch"] for row in branch] == [5, 6] == [row["epoch"] for row in own]
+    assert [row["step"] for row in branch] == [9, 10]  # after the run's own 8 epochs
+    for mine, theirs in zip(branch, own):
+        for key in ("lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert mine[f"check_{key}"] == pytest.approx(theirs[key], rel=1e-6), key
+    assert long["check_val_accuracy"] == short["val_accuracy"]
+    assert long["check_gain"] == pytest.approx(long["val_accuracy"] - short["val_accuracy"])
 
 
 def test_wsd_run_stops_after_its_cool_down_and_resumes_inside_it(tmp_path, monkeypatch):
@@ -466,9 +510,9 @@ def test_normalize_keeps_float32_statistics_under_cpu_bf16_autocast():
 
 def test_converge_sweep_widens_the_grid_until_every_pick_lies_inside(tmp_path):
     # reproduce_q4.sh --recipe converge with a stand-in `python` whose training runs only write a
-    # summary: validation accuracy peaks at lr 0.8 for BatchNorm (the grid 0.1 0.2 0.4 must grow
-    # to 0.8, then 1.6, and stop), at lr 0.05 for GroupNorm (0.05 0.1 0.2 is already right), and
-    # InstanceNorm diverges above 0.1 (0.05 0.1 0.2: 0.1 wins next to a diverged 0.2, no widening).
+    # summary: validation accuracy peaks at lr 0.8 for BatchNorm (the grid 0.2 0.4 0.8 grows to 1.6
+    # and stops), at lr 0.05 for GroupNorm (0.05 0.1 0.2 grows down to 0.025 and stops), and
+    # InstanceNorm diverges above 0.1 (0.1 0.2 0.4: 0.1 wins at the bottom edge, 0.05 does worse).
     # select_lr runs for real. The table's runs then get the picks; torch_bn takes bn's.
     # The scripts run from a scratch copy without .venv, which _env.sh would put before the stub.
     work = tmp_path / "work"
@@ -508,8 +552,8 @@ PY
         return [float(words[words.index("--lr") + 1]) for words in issued
                 if words[words.index("--norm") + 1] == norm and ("--run-name" in words) == sweep]
 
-    assert lrs("bn", True) == [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert lrs("bn", True) == [0.2, 0.4, 0.8, 1.6]
     assert lrs("gn", True) == [0.05, 0.1, 0.2, 0.025]       # 0.05 at the bottom edge: half it, then inside
-    assert lrs("in", True) == [0.05, 0.1, 0.2]
+    assert lrs("in", True) == [0.1, 0.2, 0.4, 0.05]        # a diverged lr is never widened past
     assert (lrs("bn", False), lrs("gn", False), lrs("in", False), lrs("torch_bn", False)) == \
         ([0.8], [0.05], [0.1], [0.8])
