@@ -432,7 +432,7 @@ def conll_ablation(here: Mapping[tuple[str, str], Row]) -> list[str]:
             seed0 = [run.summary["val_f1"] for run in row.runs if run.summary.get("seed") == 0]
             ref0 = ([run.summary["val_f1"] for run in reference.runs if run.summary.get("seed") == 0]
                     if reference else [])
-            change = f"{points(seed0[0] - ref0[0]):+.1f}" if seed0 and ref0 and name != recipe else "—"
+            change = f"{100 * (seed0[0] - ref0[0]):+.2f}" if seed0 and ref0 and name != recipe else "—"
             per_epoch = seconds_per_epoch(row)
             wall = [run.summary.get("train_time_s") for run in row.runs if run.summary.get("train_time_s")]
             table.append([variant, name, len(row.runs), row.cell("val_f1"), seed0[0] if seed0 else None,

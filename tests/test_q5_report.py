@@ -251,10 +251,10 @@ def test_conll2003_recipe_seeds_judged_against_the_target_and_its_ablation_on_va
     ablation = text.split("### Ablation of the `literature` recipe on validation")[1].split("\n## ")[0]
     assert "| glove-char-crf | literature | 3 | 0.9470 ± 0.0020 (n=3) | 0.9450 | — | 7/10, 7/10, 7/10 (max 10) " \
            "| 42.0 | 1.7 |" in ablation
-    assert "| glove-char-crf | literature (no casing) | 1 | 0.9370 | 0.9370 | -0.8 | 7/10 (max 10) | 38.0 | 1.7 |" \
+    assert "| glove-char-crf | literature (no casing) | 1 | 0.9370 | 0.9370 | -0.80 | 7/10 (max 10) | 38.0 | 1.7 |" \
         in ablation
     assert ("| glove-char-crf | literature (no casing, no IOBES, no locked dropout, clip 5) | 1 | 0.9350 | 0.9350 "
-            "| -1.0 |") in ablation
+            "| -1.00 |") in ablation
     assert "modern" not in ablation and "0.90" not in ablation.replace("0.9000", "")  # no test figure
     # The summary rows keep the recipes, not the ablation's rows.
     rows = headline_rows(tmp_path)
