@@ -721,11 +721,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if ctx.is_main:
             if improved:
                 save_checkpoint(checkpoint_dir / "best.pt", net, None, None, epoch, val["accuracy"], args)
-            save_checkpoint(checkpoint_dir / "last.pt", net, optimizer, None, epoch, state["best_accuracy"],
-                            args, state)
             if check is not None and epoch == check[1][0]:  # the branch point of --budget-check
+                # Before last.pt: a run stopped between the two redoes this epoch on resuming.
                 save_checkpoint(checkpoint_dir / "check-start.pt", net, optimizer, None, epoch,
                                 state["best_accuracy"], args, state)
+            save_checkpoint(checkpoint_dir / "last.pt", net, optimizer, None, epoch, state["best_accuracy"],
+                            args, state)
     # ---- end of training loop ----
     check_summary = {}
     if check is not None:
