@@ -31,6 +31,9 @@ SPLITS = ("train", "val", "test")
 METRICS = ("accuracy", "macro_f1", "micro_f1")
 # The rows of the CPU study (scripts/reproduce_q4.sh --recipe cpu): (norm, batch size).
 STUDY_ROWS = [(norm, 128) for norm in ORDER] + [("bn", 8), ("gn", 8)]
+# The rows each recipe's study owes, listed as "not run yet" until they have run (converge: once its
+# sweep has begun; its batch-8 rows are run only if time allows).
+EXPECTED_ROWS = {"cpu": STUDY_ROWS, "converge": [(norm, 128) for norm in ORDER]}
 QUANTILE_KEYS = {"probe_q01": "1st", "probe_q20": "20th", "probe_q80": "80th", "probe_q99": "99th"}
 
 
@@ -251,14 +254,18 @@ def plot_quantiles(groups, keys, path: Path, title: str) -> Path:
 def headline_rows(runs_dir: str | Path) -> list[list]:
     """results/README.md rows [study, row, measure, ours, original, target, note]: the test
     accuracy of every non-smoke variant (mean ± std over seeds), the report's figure beside it
-    (batch 128), and where the run stood when it ended: its recipe, epochs and machine."""
+    (batch 128), and where the run stood when it ended: its recipe, epochs, budget check (the
+    converge recipe's) and machine. A study's rows that have not run yet are listed as such."""
     groups: dict[tuple[str, int, str], list[RunRecord]] = {}
     for run in load_runs(str(Path(runs_dir) / "q4_normalization" / "*")):
         if not run.config.get("smoke"):
             groups.setdefault(run_key(run), []).append(run)
+    recipes = {key[2] for key in groups}
+    if load_runs(str(Path(runs_dir) / "q4_lr_sweep_converge" / "q4_normalization" / "*")):
+        recipes.add("converge")  # its study has begun with the sweep
     rows = []
-    for recipe in sorted({key[2] for key in groups}):
-        expected = STUDY_ROWS if recipe == "cpu" else []
+    for recipe in sorted(recipes):
+        expected = EXPECTED_ROWS.get(recipe, [])
         for bs in sorted({key[1] for key in groups if key[2] == recipe} | {bs for _, bs in expected},
                          reverse=True):
             for norm in [norm for norm in ORDER if (norm, bs, recipe) in groups or (norm, bs) in expected]:
@@ -268,8 +275,8 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
                                  "test accuracy", "not run yet",
                                  "—" if original is None else fmt_pct(original),
                                  "—" if original is None else f">= {fmt_pct(original)}",
-                                 "the study has not reached this run; `bash scripts/reproduce_q4.sh "
-                                 "--recipe cpu` carries it on"])
+                                 f"the study has not reached this run; `bash scripts/reproduce_q4.sh "
+                                 f"--recipe {recipe}` carries it on"])
                     continue
                 runs = groups[(norm, bs, recipe)]
                 values = finished(runs, "test_accuracy")
@@ -278,8 +285,11 @@ def headline_rows(runs_dir: str | Path) -> list[list]:
                 threads = sorted({str(run.config.get("_provenance", {}).get("torch_threads"))
                                   for run in runs})
                 gpus = sorted({run.config.get("_provenance", {}).get("gpu") or "CPU" for run in runs})
+                gains = [run.summary["check_gain"] for run in runs if "check_gain" in run.summary]
+                check = (f"budget check: the last quarter added {100 * statistics.mean(gains):+.2f} val "
+                         f"points; " if gains else "")
                 note = (f"epochs run/allowed {', '.join(epochs)}; best epoch "
-                        f"{', '.join(str(run.summary.get('best_epoch')) for run in runs)}; "
+                        f"{', '.join(str(run.summary.get('best_epoch')) for run in runs)}; {check}"
                         f"{', '.join(gpus)}, {', '.join(threads)} thread(s)")
                 rows.append([f"Q4 CIFAR-10 ({recipe} recipe)", f"ResNet-14, {norm}, batch {bs}",
                              "test accuracy",

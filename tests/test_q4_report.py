@@ -280,3 +280,31 @@ def test_budget_check_lines_judge_the_budget_by_the_largest_gain_of_its_last_qua
     assert "the budget is long enough" in "\n".join(budget_check_lines(groups, list(groups)))
     assert budget_check_lines({("bn", 128, "cpu"): [RunRecord(tmp_path, {}, {"val_accuracy": 0.8}, [])]},
                               [("bn", 128, "cpu")]) == []
+
+
+def test_headline_rows_list_the_converge_study_once_its_sweep_has_begun(tmp_path):
+    # No converge run or sweep run: no converge rows. A sweep run: the seven batch-128 rows, each
+    # "not run yet" until its run is there; a finished run's note carries its budget check.
+    from q4_normalization.report import headline_rows
+
+    def write(folder, config, summary):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(config))
+        (folder / "summary.json").write_text(json.dumps(summary))
+        (folder / "metrics.jsonl").write_text("")
+
+    assert headline_rows(tmp_path) == []
+    write(tmp_path / "q4_lr_sweep_converge" / "q4_normalization" / "sweep-bn-lr0.4",
+          {"norm": "bn", "lr": 0.4, "bs": 128, "recipe": "converge"}, {"finished": True, "val_accuracy": 0.8})
+    rows = headline_rows(tmp_path)
+    assert [row[1] for row in rows] == [f"ResNet-14, {norm}, batch 128"
+                                        for norm in ("nn", "bn", "in", "bin", "ln", "gn", "torch_bn")]
+    assert all(row[3] == "not run yet" and "--recipe converge` carries it on" in row[6] for row in rows)
+    write(tmp_path / "q4_normalization" / "ln-bs128-converge-seed0",
+          {"norm": "ln", "bs": 128, "recipe": "converge", "epochs": 40, "seed": 0},
+          {"finished": True, "test_accuracy": 0.78, "val_accuracy": 0.79, "check_gain": 0.012,
+           "epochs_run": 40, "best_epoch": 39})
+    ln = [row for row in headline_rows(tmp_path) if row[1] == "ResNet-14, ln, batch 128"][0]
+    assert ln[3] == "78.00%" and ln[4] == "76.61%"
+    assert ("epochs run/allowed 40/40; best epoch 39; budget check: the last quarter added +1.20 val points"
+            in ln[6])
