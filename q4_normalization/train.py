@@ -91,10 +91,10 @@ RECIPES = {
             "compile": True},
     # Training to convergence on a CPU (q4_normalization/README.md, "The convergence recipe"): the
     # cpu recipe's regularisation, the wsd schedule on one fixed budget for every norm (warm-up, a
-    # constant peak lr, a linear cool-down to 0 over the last fifth; 40 epochs), checked to be long
+    # constant peak lr, a linear cool-down to 0 over the last fifth; 60 epochs), checked to be long
     # enough by a second cool-down branched off at three quarters of the budget (--budget-check),
     # and bf16 autocast on the CPU, which halves a step's time on AMX hardware.
-    "converge": {"epochs": 40, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
+    "converge": {"epochs": 60, "patience": 0, "weight_decay": 5e-4, "augment": True, "nesterov": True,
                  "label_smoothing": 0.1, "warmup": 0.0, "decay_norm_bias": False, "lr_scaling": "linear",
                  "compile": True, "cpu_bf16": True},
 }
@@ -141,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "cosine, crop+flip, wd 5e-4, 60 epochs; cpu: the 15-epoch CPU table's recipe "
                              "(warm-up + cosine, label smoothing 0.1, no decay on norm/bias parameters, "
                              "lr per norm); converge: the cpu recipe trained to convergence (wsd schedule "
-                             "on a 40-epoch budget, checked by a cool-down branched off at 3/4 of it; "
+                             "on a 60-epoch budget, checked by a cool-down branched off at 3/4 of it; "
                              "bf16 on the CPU)")
     parser.add_argument("--lr", type=float, default=None,
                         help="initial learning rate (default: the recipe's per norm)")

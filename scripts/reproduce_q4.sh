@@ -14,8 +14,8 @@
 # the implementation) and trains the table's rows with the picks (q4_normalization/select_lr.py).
 #
 # --recipe converge sweeps each norm's peak lr with the recipe's whole rule (warm-up, the peak, a
-# linear cool-down over the last fifth of a 40-epoch budget, and the budget check's second cool-down
-# branched off at 30 epochs) on 10,000 training images, from a grid of a starting lr x 1/2, 1, 2,
+# linear cool-down over the last fifth of a 60-epoch budget, and the budget check's second cool-down
+# branched off at 36 epochs, ending at 45) on 10,000 training images, from a grid of a starting lr x 1/2, 1, 2,
 # widened (x 2 past the largest, / 2 past the smallest) while a pick lies at the grid's edge, at most
 # three times; then trains the rows with the picks. Scored on validation accuracy; the test split is
 # not evaluated. The starting lrs are the picks of the recipe's first sweep, made under a plateau rule

@@ -337,7 +337,7 @@ def test_wsd_schedule_warms_up_holds_the_peak_and_cools_down_linearly():
     # Warm-up over 2 epochs from 0, the peak (0.2 at batch 128; x 8/128 at batch 8) until the
     # plateau, then from the start of the epoch after it a linear fall to 0 over the cool-down.
     args = train.parse_args(["--recipe", "converge", "--norm", "bn", "--lr", "0.2"])
-    assert (args.schedule, args.epochs, args.patience, args.cpu_bf16) == ("wsd", 40, 0, True)
+    assert (args.schedule, args.epochs, args.patience, args.cpu_bf16) == ("wsd", 60, 0, True)
     assert train.learning_rate(args, 1, 0.0) == 0.0
     assert train.learning_rate(args, 1, 0.5) == pytest.approx(0.05)    # a quarter of the way up
     assert train.learning_rate(args, 2, 0.5) == pytest.approx(0.15)
@@ -382,15 +382,15 @@ def test_cooldown_starts_on_a_plateau_of_the_smoothed_accuracy_or_in_time_to_end
 
 def test_converge_recipe_cools_down_over_the_last_fifth_of_a_fixed_budget_and_checks_it_at_three_quarters():
     # The recipe's rule: no plateau test; the cool-down is a quarter of the epochs before it and ends
-    # at epoch 40, so it starts after epoch 32 (31 + 8 = 39 would end early), whatever the accuracy.
+    # at epoch 60, so it starts after epoch 48 (47 + 12 = 59 would end early), whatever the accuracy.
     args = train.parse_args(["--recipe", "converge", "--norm", "gn"])
-    assert (args.plateau_patience, args.cooldown, args.epochs, args.budget_check) == (0, 0.25, 40, 0.75)
-    flat = [0.5] * 40  # a plateau from epoch 1 on starts nothing
-    assert all(train.cooldown_plan(args, flat[:e]) is None for e in range(1, 32))
-    assert train.cooldown_plan(args, flat[:32]) == (32, 8)
-    # The check is the schedule of a 30-epoch run (0.75 x 40): cool-down after epoch 24 (24 + 6 = 30),
-    # branched off the run's constant phase, which lasts to epoch 32.
-    assert train.budget_check_plan(args) == (30, (24, 6))
+    assert (args.plateau_patience, args.cooldown, args.epochs, args.budget_check) == (0, 0.25, 60, 0.75)
+    flat = [0.5] * 60  # a plateau from epoch 1 on starts nothing
+    assert all(train.cooldown_plan(args, flat[:e]) is None for e in range(1, 48))
+    assert train.cooldown_plan(args, flat[:48]) == (48, 12)
+    # The check is the schedule of a 45-epoch run (0.75 x 60): cool-down after epoch 36 (36 + 9 = 45;
+    # 35 + 9 = 44 would end early), branched off the run's constant phase, which lasts to epoch 48.
+    assert train.budget_check_plan(args) == (45, (36, 9))
     # Too short to branch: 4 epochs (cool-down after epoch 2) checked at 3 (cool-down after epoch 1,
     # inside the warm-up, but still before the run's own: allowed); 2 epochs at 2: none.
     short = train.parse_args(["--recipe", "converge", "--norm", "gn", "--epochs", "4"])
