@@ -288,3 +288,23 @@ def test_a_recipe_run_on_the_headline_row_only_gets_its_rows_and_the_target(tmp_
     rows = [row for row in headline_rows(tmp_path) if row[0] == "Q5 GMB (literature recipe)"]
     assert rows == [["Q5 GMB (literature recipe)", "glove-char-ln-gates-crf", "test entity micro-F1",
                      "0.8570 ± 0.0020 (n=3)", "—", ">= 0.855 (best row on validation)"]]
+
+
+def test_shortfall_names_the_weakest_frequent_type_and_sets_the_rare_ones_apart(tmp_path):
+    # GMB-like: org is the weakest of the types with at least 1% of the test entities; art (5 of 1005
+    # entities, 0.5%) is weaker still but moves the micro-F1 little, so it is named apart. Means over
+    # two seeds: org (0.70 + 0.74) / 2 = 0.72.
+    from common.report import RunRecord
+    from q5_ner_crf.report import Row, shortfall
+
+    def run(seed, org_f1):
+        per_class = {"geo": {"f1": 0.90, "support": 600}, "org": {"f1": org_f1, "support": 400},
+                     "art": {"f1": 0.10, "support": 5}}
+        summary = {"seed": seed, "test_precision": 0.85, "test_recall": 0.84, "val_f1": 0.86, "test_f1": 0.845,
+                   "per_class": {"test": per_class}}
+        return RunRecord(tmp_path / str(seed), {}, summary, [])
+
+    text = shortfall(Row([run(0, 0.70), run(1, 0.74)]))
+    assert text == ("Measured: test precision 0.8500, recall 0.8400; validation F1 is 1.5 points above test "
+                    "F1; the weakest type is org (test F1 0.7200, against geo 0.9000); the rare types, under "
+                    "1% of the test entities: art 0.1000 (5).")
