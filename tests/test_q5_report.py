@@ -251,8 +251,8 @@ def test_conll2003_recipe_seeds_judged_against_the_target_and_its_ablation_on_va
     ablation = text.split("### Ablation of the `literature` recipe on validation")[1].split("\n## ")[0]
     assert "| glove-char-crf | literature | 3 | 0.9470 ± 0.0020 (n=3) | 0.9450 | — | 7/10, 7/10, 7/10 (max 10) " \
            "| 42.0 | 1.7 |" in ablation
-    assert "| glove-char-crf | literature (no casing) | 1 | 0.9370 | 0.9370 | -0.80 | 7/10 (max 10) | 38.0 | 1.7 |" \
-        in ablation
+    assert ("| glove-char-crf | literature (no casing) | 1 | 0.9370 | 0.9370 | -0.80 | 7/10 (max 10) | 38.0 "
+            "| 1.7 |") in ablation
     assert ("| glove-char-crf | literature (no casing, no IOBES, no locked dropout, clip 5) | 1 | 0.9350 | 0.9350 "
             "| -1.00 |") in ablation
     assert "modern" not in ablation and "0.90" not in ablation.replace("0.9000", "")  # no test figure
@@ -300,8 +300,8 @@ def test_shortfall_names_the_weakest_frequent_type_and_sets_the_rare_ones_apart(
     def run(seed, org_f1):
         per_class = {"geo": {"f1": 0.90, "support": 600}, "org": {"f1": org_f1, "support": 400},
                      "art": {"f1": 0.10, "support": 5}}
-        summary = {"seed": seed, "test_precision": 0.85, "test_recall": 0.84, "val_f1": 0.86, "test_f1": 0.845,
-                   "per_class": {"test": per_class}}
+        summary = {"seed": seed, "test_precision": 0.85, "test_recall": 0.84, "val_f1": 0.86,
+                   "test_f1": 0.845, "per_class": {"test": per_class}}
         return RunRecord(tmp_path / str(seed), {}, summary, [])
 
     text = shortfall(Row([run(0, 0.70), run(1, 0.74)]))
