@@ -184,7 +184,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "time from the constant phase as a run with this fraction of --epochs "
                              "would have, and report its validation accuracy beside the run's (what "
                              "the rest of the budget bought; the test split is not scored); 0 = off "
-                             "(default 0.75)")
+                             "(default 0.75; 0 with --plateau-patience)")
     parser.add_argument("--label-smoothing", type=float, default=None,
                         help="label smoothing of the training loss (default 0.1 cpu, 0 otherwise)")
     parser.add_argument("--decay-norm-bias", default=None, action=argparse.BooleanOptionalAction,
