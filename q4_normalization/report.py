@@ -415,6 +415,59 @@ def budget_check_lines(groups, keys) -> list[str]:
                             "gain"], rows), "", f"- {verdict}", ""]
 
 
+def order_of(groups, keys) -> list[str]:
+    """Norms by mean test accuracy, best first (the variants with a finished run)."""
+    scored = [(mean_metric(groups[key], "test_accuracy"), key[0]) for key in keys
+              if finished(groups[key], "test_accuracy")]
+    return [norm for _, norm in sorted(scored, key=lambda item: -item[0])]
+
+
+def spearman(first: list[str], second: list[str]) -> float | None:
+    """Spearman's rank correlation of two orders over the norms they share (None under two)."""
+    shared = [norm for norm in first if norm in second]
+    n = len(shared)
+    if n < 2:
+        return None
+    a, b = ([norm for norm in order if norm in shared] for order in (first, second))
+    return 1 - 6 * sum((a.index(norm) - b.index(norm)) ** 2 for norm in shared) / (n * (n * n - 1))
+
+
+def budget_ranking_lines(groups, budgets: list[tuple[str, list]]) -> list[str]:
+    """The report's ranking beside each budget's (label, keys): test accuracy and rank per norm, then
+    how each budget's order compares with the report's and the first budget's, computed."""
+    report = sorted(REPORT_TEST_ACCURACY, key=lambda norm: -REPORT_TEST_ACCURACY[norm])
+    orders = [(label, order_of(groups, keys), {key[0]: key for key in keys}) for label, keys in budgets]
+    norms = [norm for norm in ORDER if any(norm in order for _, order, _ in orders)]
+    if not norms:
+        return []
+    rows = []
+    for norm in norms:
+        row = [NORM_NAMES[norm], f"{fmt_pct(REPORT_TEST_ACCURACY[norm])} ({report.index(norm) + 1})"]
+        for _, order, by_norm in orders:
+            row.append(f"{fmt_pct(mean_metric(groups[by_norm[norm]], 'test_accuracy'))} "
+                       f"({order.index(norm) + 1})" if norm in order else "—")
+        rows.append(row)
+    lines = ["## Ranking across budgets\n",
+             "Test accuracy (rank among the variants run) in the report and under each budget here.\n",
+             markdown_table(["normalization", "report", *(label for label, _, _ in orders)], rows), ""]
+    for label, order, _ in orders:
+        if len(order) >= 2:
+            rho = spearman(order, report)
+            lines.append(f"- {label}: best {NORM_NAMES[order[0]]} (the report's best: "
+                         f"{NORM_NAMES[report[0]]}); Spearman rank correlation with the report's order "
+                         f"{rho:.2f} over {len(order)} variants.")
+    (first_label, first, _), rest = orders[0], orders[1:]
+    for label, order, _ in rest:
+        rho = spearman(order, first)
+        if rho is not None:
+            here, there = [n for n in order if n in first], [n for n in first if n in order]
+            moved = [NORM_NAMES[norm] for norm in here if here.index(norm) != there.index(norm)]
+            lines.append(f"- {label} against {first_label}: Spearman {rho:.2f}; "
+                         + (f"the variants that change place: {', '.join(moved)}." if moved else
+                            "the same order."))
+    return lines + [""]
+
+
 def wall_time_sentence(runs: list[RunRecord]) -> str:
     """The tables' runs: their wall times added up, and the time from the first start to the last end
     (shorter than the sum when runs went side by side; longer when the study stood stopped)."""
@@ -561,6 +614,25 @@ def main(argv=None) -> Path:
         parts.append(f"\nBest modern-recipe variant: {NORM_NAMES[best_modern[1][0]]} at "
                      f"{fmt_pct(best_modern[0])}, {'above' if best_modern[0] > best_report else 'not above'} "
                      f"the report's best ({fmt_pct(best_report)}).\n")
+    converge_keys = [(norm, args.batch_size, "converge") for norm in ORDER
+                     if (norm, args.batch_size, "converge") in groups]
+    if converge_keys and args.recipe != "converge":
+        converge_runs = [run for key in converge_keys for run in groups[key]]
+        parts += ["## Convergence recipe (`--recipe converge`)\n",
+                  "One fixed 60-epoch budget for every variant (q4_normalization/README.md, \"The "
+                  "convergence recipe\"), each norm at the learning rate its sweep picked.\n",
+                  split_table(groups, converge_keys, "test", with_report=True), "",
+                  *[f"- {line}" for line in ranking_paragraphs(groups, converge_keys)], ""]
+        parts += budget_check_lines(groups, converge_keys)
+        curves = plot_curves(groups, converge_keys, Path(f"{figure_stem}_converge_curves.png"))
+        parts += [f"![train and validation error and loss, convergence recipe]({curves.name})\n"]
+        table, notes = batch_size_table(groups, "converge", args.batch_size)
+        if any(key[1] == 8 and key[2] == "converge" for key in groups):
+            parts += [f"### Batch size {args.batch_size} against 8 (BN and GN), convergence recipe\n", table,
+                      *(f"- {note}" for note in notes), ""]
+        parts.append(wall_time_sentence(converge_runs))
+        parts += budget_ranking_lines(groups, [(f"`{args.recipe}` recipe", main_keys),
+                                               ("`converge` recipe", converge_keys)])
     parts += [wall_time_sentence([run for key in main_keys + small_keys for run in groups[key]]),
               provenance_section(runs + sweep, args.runs_dir)]
     return write_report(out, "\n".join(parts) + "\n")

@@ -308,3 +308,37 @@ def test_headline_rows_list_the_converge_study_once_its_sweep_has_begun(tmp_path
     assert ln[3] == "78.00%" and ln[4] == "76.61%"
     assert ("epochs run/allowed 40/40; best epoch 39; budget check: the last quarter added +1.20 val points"
             in ln[6])
+
+
+def test_converge_section_ranks_each_budget_beside_the_report(tmp_path):
+    # Report-recipe runs (the main tables) and converge-recipe runs of three norms. Orders: report
+    # recipe BN 80 > IN 70 > none 50; converge IN 85 > BN 83 > none 74; the original report (over
+    # these three) IN > BN > none. Spearman over 3: 1 - 6 * sum(d^2) / (3 * 8): one swap gives 0.50.
+    for norm, first, converged, gain in (("nn", 0.50, 0.74, 0.004), ("bn", 0.80, 0.83, 0.001),
+                                         ("in", 0.70, 0.85, 0.009)):
+        write_run(tmp_path, norm, 128, 0, first)
+        write_run(tmp_path / "converge", norm, 128, 0, converged)
+        folder = tmp_path / "converge" / "q4_normalization" / f"smoke-{norm}-bs128-seed0"
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "recipe": "converge", "epochs": 60}))
+        summary = json.loads((folder / "summary.json").read_text())
+        summary.update(check_gain=gain, check_val_accuracy=converged - gain, check_epochs=45, epochs_run=60)
+        (folder / "summary.json").write_text(json.dumps(summary))
+        folder.rename(tmp_path / "q4_normalization" / f"smoke-{norm}-bs128-converge-seed0")
+    text = report.main(["--runs-dir", str(tmp_path), "--out", str(tmp_path / "q4.md")]).read_text()
+    section = text.split("## Convergence recipe (`--recipe converge`)")[1]
+    assert "| InstanceNorm | 1 | 85.00% | 84.00% | 85.00% | 83.35% | +1.65 pts |" in section
+    assert "Ranking by test accuracy: InstanceNorm (85.00%) > BatchNorm (83.00%) > none (74.00%)." in section
+    # The budget check: InstanceNorm's last quarter added 0.9 points, at or over 0.5.
+    assert "| InstanceNorm | 45 / 60 | 84.10% | 85.00% | +0.90 |" in section
+    assert "InstanceNorm (+0.90) gained 0.5 points or more" in section
+    # Ranks: the report's among its seven variants, ours among the three run.
+    assert "| BatchNorm | 81.39% (4) | 80.00% (1) | 83.00% (2) |" in section
+    assert "| InstanceNorm | 83.35% (1) | 70.00% (2) | 85.00% (1) |" in section
+    assert ("- `report` recipe: best BatchNorm (the report's best: InstanceNorm); Spearman rank correlation "
+            "with the report's order 0.50 over 3 variants.") in section
+    assert ("- `converge` recipe: best InstanceNorm (the report's best: InstanceNorm); Spearman rank "
+            "correlation with the report's order 1.00 over 3 variants.") in section
+    assert ("- `converge` recipe against `report` recipe: Spearman 0.50; the variants that change place: "
+            "InstanceNorm, BatchNorm.") in section
+    assert (tmp_path / "q4_converge_curves.png").is_file()
