@@ -626,8 +626,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 momentum=args.momentum, nesterov=args.nesterov)
     # Before start_run, so that a refused --resume leaves the run's config.json as it was.
     checkpoint_dir = run_dir / "checkpoints"
+    # A wsd run's schedule is planned from --epochs (where the cool-down starts, the budget check's
+    # branch): resumed with another budget it would be a mixture of two schedules.
+    must_match = RESUME_MUST_MATCH + (("epochs",) if args.schedule == "wsd" else ())
     resume = resume_if_requested(args, checkpoint_dir / "last.pt", net, optimizer,
-                                 must_match=RESUME_MUST_MATCH, map_location=ctx.device, restore_rng=False)
+                                 must_match=must_match, map_location=ctx.device, restore_rng=False)
     run = start_run(args, project=PROJECT, question="q4_normalization", default_name=name,
                     extra_config={"depth": 6 * args.n + 2, "parameters": parameters,
                                   "train_images": len(splits.train), "val_images": len(splits.val),

@@ -425,6 +425,21 @@ def test_budget_check_branch_is_the_shorter_runs_end(tmp_path):
     assert long["check_gain"] == pytest.approx(long["val_accuracy"] - short["val_accuracy"])
 
 
+def test_wsd_run_refuses_to_resume_with_another_budget(tmp_path, capsys):
+    # The cool-down's start and the budget check's branch are planned from --epochs: a 4-epoch run
+    # resumed as a 6-epoch one would be neither. One line naming the flag, exit 1, nothing changed.
+    common = ["--norm", "bn", "--recipe", "converge", "--bs", "16", "--train-size", "32", "--no-cpu-bf16",
+              "--budget-check", "0", "--run-name", "budget", "--out-dir", str(tmp_path), *TINY]
+    main([*common, "--epochs", "4"])
+    run_dir = tmp_path / "q4_normalization" / "budget"
+    before = (run_dir / "summary.json").read_text(), (run_dir / "metrics.jsonl").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        main([*common, "--epochs", "6", "--resume"])
+    assert exit_info.value.code == 1
+    assert "--epochs 4 (now 6)" in capsys.readouterr().err
+    assert ((run_dir / "summary.json").read_text(), (run_dir / "metrics.jsonl").read_text()) == before
+
+
 def test_wsd_run_stops_after_its_cool_down_and_resumes_inside_it(tmp_path, monkeypatch):
     # Plateau patience 1 on the raw validation accuracy and a cool-down of half the epochs before
     # it, at most 6 epochs on built-in data: the cool-down starts after the first epoch without a
