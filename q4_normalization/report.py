@@ -153,10 +153,7 @@ def ranking_paragraphs(groups, keys) -> list[str]:
         f"{NORM_NAMES[key[0]]} ({fmt_pct(acc)})" for key, acc in ranked) + "."]
     report_order = sorted(ranked, key=lambda item: -REPORT_TEST_ACCURACY[item[0][0]])
     if len(ranked) >= 2:
-        ours_rank = {key: i for i, (key, _) in enumerate(ranked)}
-        report_rank = {key: i for i, (key, _) in enumerate(report_order)}
-        n = len(ranked)
-        rho = 1 - 6 * sum((ours_rank[k] - report_rank[k]) ** 2 for k in ours_rank) / (n * (n * n - 1))
+        rho = spearman([key[0] for key, _ in ranked], [key[0] for key, _ in report_order])
         same_best = ranked[0][0] == report_order[0][0]
         lines.append(f"The report ranked them {' > '.join(NORM_NAMES[k[0]] for k, _ in report_order)}; the "
                      f"Spearman rank correlation between the two orders is {rho:.2f}, and the best variant "
