@@ -330,7 +330,7 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
         earlier.setdefault(norm, {})[lr] = -1.0 if run.summary.get("diverged") else score
     point = "at the budget check" if checked else "before cool-down"
     grid = sorted({lr for per_norm in scores.values() for lr in per_norm})
-    rows, moved = [], []
+    rows, moved, noise = [], [], []
     for norm in [n for n in ORDER if n in scores]:
         cells = []
         for lr in grid:
@@ -345,6 +345,9 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
         rows.append([NORM_NAMES[norm], *cells, f"{final_pick:g}", f"{earlier_pick:g}"])
         if final_pick != earlier_pick:
             moved.append(NORM_NAMES[norm])
+            val_images = [run.summary["val_images"] for run in sweep
+                          if run.config["norm"] == norm and "val_images" in run.summary]
+            noise.append(noise_note(norm, scores[norm], earlier[norm], point, min(val_images, default=0)))
     images = sorted({run.summary["train_images"] for run in sweep if "train_images" in run.summary})
     seconds = [wall_time_s(run) for run in sweep]
     total_h = sum(s for s in seconds if s is not None) / 3600
@@ -369,6 +372,7 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     lines.append(f"- The pick {point} and at the end " + (
         f"differ for {', '.join(moved)}: the ranking still moved with more training." if moved else
         "agree for every norm: the ranking of the learning rates did not change with more training."))
+    lines += [f"  - {text}" for text in noise if text]
     if unfinished:
         lines.append(f"- The sweep has not finished: {', '.join(unfinished)} have fewer than the three "
                      f"learning rates of their starting grid. Their picks (if any) are provisional, and the "
@@ -379,6 +383,25 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
     elif not unfinished:
         lines.append("- Every pick lies inside the lrs tried (the grid was widened until it did).")
     return lines + [""]
+
+
+def noise_note(norm: str, final: dict[float, float], earlier: dict[float, float], point: str,
+               val_images: int) -> str:
+    """For a norm whose pick moved: how far apart its lrs lie at each point, against two binomial
+    standard errors of the best validation accuracy (on `val_images` images): within them, the
+    ranking moved inside the noise and the choice among those lrs barely matters."""
+    if not val_images:
+        return ""
+    spreads = [max(v for v in scores.values() if v >= 0) - min(v for v in scores.values() if v >= 0)
+               for scores in (final, earlier)]
+    best = max(final.values())
+    two_se = 2 * math.sqrt(best * (1 - best) / val_images)
+    within = max(spreads) <= two_se
+    return (f"{NORM_NAMES[norm]}: its learning rates lie within {100 * spreads[0]:.2f} points of each other "
+            f"at the end and {100 * spreads[1]:.2f} {point}, against two standard errors of "
+            f"{100 * two_se:.2f} points on {val_images:,} validation images: "
+            + ("the ranking moved inside the noise, and the choice among them barely matters." if within else
+               "beyond the noise, so the ranking really moved."))
 
 
 def budget_check_lines(groups, keys) -> list[str]:

@@ -248,7 +248,7 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
     # Fixed-budget runs with a budget check: the earlier ranking is the check's (30 of 40 epochs).
     def checked(norm, lr, final, at_check):
         summary = {"val_accuracy": final, "check_val_accuracy": at_check, "check_epochs": 30,
-                   "epochs_run": 40, "train_images": 10000}
+                   "epochs_run": 40, "train_images": 10000, "val_images": 10000}
         config = {"norm": norm, "lr": lr, "_provenance": {"started": "1970-01-01T00:16:40+0000"}}
         return RunRecord(tmp_path / f"{norm}-{lr}", config, summary, [{"epoch": 40, "time": 1000.0}])
 
@@ -258,6 +258,16 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
             in text)
     assert "pick at the budget check |" in text and "differ for LayerNorm" in text
     assert "last fifth of a fixed budget" in text
+    # The moved ranking against the noise: spreads 4 and 3 points; 2 x sqrt(0.74 x 0.26 / 10,000) = 0.88.
+    assert ("LayerNorm: its learning rates lie within 4.00 points of each other at the end and 3.00 at the "
+            "budget check, against two standard errors of 0.88 points on 10,000 validation images: beyond "
+            "the noise, so the ranking really moved.") in text
+    # Spreads 0.74 and 0.65 points against 2 x sqrt(0.8033 x 0.1967 / 10,000) = 0.80: inside the noise.
+    sweep = [checked("bn", 0.2, 0.7959, 0.8015), checked("bn", 0.4, 0.8016, 0.7998),
+             checked("bn", 0.8, 0.8033, 0.7950)]
+    assert ("BatchNorm: its learning rates lie within 0.74 points of each other at the end and 0.65 at the "
+            "budget check, against two standard errors of 0.80 points on 10,000 validation images: the "
+            "ranking moved inside the noise") in "\n".join(converge_sweep_section(sweep))
 
 
 def test_budget_check_lines_judge_the_budget_by_the_largest_gain_of_its_last_quarter(tmp_path):
