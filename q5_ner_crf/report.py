@@ -406,10 +406,9 @@ def shortfall(row: Row) -> str:
     tables = [run.summary.get("per_class", {}).get("test", {}) for run in row.runs]
     types = sorted(set.intersection(*(set(table) for table in tables))) if tables else []
     support = {name: statistics.fmean(table[name].get("support", 0) for table in tables) for name in types}
-    type_f1 = {name: statistics.fmean(table[name]["f1"] for table in tables) for name in types}
+    all_f1 = {name: statistics.fmean(table[name]["f1"] for table in tables) for name in types}
     rare = [name for name in types if support[name] < 0.01 * sum(support.values())]
-    type_f1 = {name: value for name, value in type_f1.items() if name not in rare} | \
-        {name: type_f1[name] for name in rare if len(rare) == len(types)}
+    type_f1 = {name: all_f1[name] for name in ([n for n in types if n not in rare] or types)}
     weakest = min(type_f1, key=type_f1.get) if type_f1 else None
     gap = points(row.mean("val_f1") - row.mean("test_f1"))
     text = (f"Measured: test precision {fmt(row.mean('test_precision'))}, recall "
@@ -420,8 +419,7 @@ def shortfall(row: Row) -> str:
                  + ")")
     if rare and len(rare) < len(types):
         text += ("; the rare types, under 1% of the test entities: "
-                 + ", ".join(f"{name} {fmt(statistics.fmean(t[name]['f1'] for t in tables))} "
-                             f"({support[name]:.0f})" for name in rare))
+                 + ", ".join(f"{name} {fmt(all_f1[name])} ({support[name]:.0f})" for name in rare))
     return text + "."
 
 

@@ -15,9 +15,9 @@
 #
 # --recipe converge sweeps each norm's peak lr with the recipe's whole rule (warm-up, the peak, a
 # linear cool-down over the last fifth of a 60-epoch budget, and the budget check's second cool-down
-# branched off at 36 epochs, ending at 45) on 10,000 training images, from a grid of a starting lr x 1/2, 1, 2,
-# widened (x 2 past the largest, / 2 past the smallest) while a pick lies at the grid's edge, at most
-# three times; then trains the rows with the picks. Scored on validation accuracy; the test split is
+# branched off at 36 epochs, ending at 45) on 10,000 training images, from a grid of a starting lr
+# x 1/2, 1, 2, widened (x 2 past the largest, / 2 past the smallest) while a pick lies at the grid's
+# edge, at most three times; then trains the rows with the picks. Scored on validation accuracy; the test split is
 # not evaluated. The starting lrs are the picks of the recipe's first sweep, made under a plateau rule
 # that was withdrawn before any test score (q4_normalization/README.md, "The convergence recipe").
 #
