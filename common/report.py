@@ -200,13 +200,40 @@ def write_report(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def _timestamp(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+
+
+def sittings(run: RunRecord) -> tuple[list[tuple[float, float]], bool]:
+    """The run's sittings as (start, end) seconds, and whether their time is complete.
+
+    A resumed run records the start of each earlier sitting (`earlier_sittings` in the config's
+    provenance) beside the last one's `started`; a sitting ends at the last metrics line logged
+    before the next one began (work lost with a stopped process is not counted). A run resumed
+    before sittings were recorded has metrics lines from before its one recorded start: that time
+    is counted from its first line, so its set-up is missing and the result is flagged incomplete.
+    """
+    provenance = run.config.get("_provenance", {})
+    if not provenance.get("started"):
+        return [], False
+    starts = sorted(_timestamp(earlier["started"]) for earlier in provenance.get("earlier_sittings", []))
+    starts.append(_timestamp(provenance["started"]))
+    times = sorted(m["time"] for m in run.metrics if "time" in m)
+    complete = not times or times[0] >= starts[0]
+    if not complete:
+        starts.insert(0, times[0])
+    spans = []
+    for start, following in zip(starts, [*starts[1:], math.inf]):
+        inside = [t for t in times if start <= t < following]
+        if inside:
+            spans.append((start, inside[-1]))
+    return spans, complete
+
+
 def wall_time_s(run: RunRecord) -> float | None:
-    """Seconds from the run's start (config provenance) to its last logged metrics line."""
-    started = run.config.get("_provenance", {}).get("started")
-    times = [m["time"] for m in run.metrics if "time" in m]
-    if not started or not times:
-        return None
-    return max(times) - datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    """Seconds the run ran: each sitting's start to its last logged metrics line, added up."""
+    spans, _ = sittings(run)
+    return sum(end - start for start, end in spans) if spans else None
 
 
 def run_command(run: RunRecord) -> str:
@@ -218,17 +245,23 @@ def run_command(run: RunRecord) -> str:
 
 
 def provenance_section(runs: Sequence[RunRecord], runs_dir: str | os.PathLike) -> str:
-    """Markdown: per run its command, commit, start and wall time; then the machine and the data
+    """Markdown: per run its command, commit (each sitting's, where a resumed run changed it), first
+    start and wall time (added up over its sittings, see `sittings`); then the machine and the data
     checksums recorded beside the runs (`machine.txt`, `data.sha256` in `runs_dir`), if present."""
     rows = []
     for run in runs:
         provenance = run.config.get("_provenance", {})
-        seconds = wall_time_s(run)
+        spans, complete = sittings(run)
+        seconds = sum(end - start for start, end in spans) if spans else None
+        wall = "—" if seconds is None else f"{'' if complete else '≥ '}{seconds / 60:.1f} min" + (
+            f" ({len(spans)} sittings)" if len(spans) > 1 else "")
+        commits = [earlier.get("git_commit") or "" for earlier in provenance.get("earlier_sittings", [])]
+        commits = list(dict.fromkeys(c[:10] for c in [*commits, provenance.get("git_commit") or ""] if c))
         hardware = "—" if "cpus" not in provenance else (
             f"{provenance['gpu'] or 'CPU'}, {provenance['torch_threads']} of {provenance['cpus']} threads")
-        rows.append([run.name, f"`{run_command(run)}`", provenance.get("git_commit", "")[:10],
-                     provenance.get("started", ""), "—" if seconds is None else f"{seconds / 60:.1f} min",
-                     hardware])
+        first_start = min([provenance.get("started", ""), *[earlier["started"] for earlier in
+                                                             provenance.get("earlier_sittings", [])]])
+        rows.append([run.name, f"`{run_command(run)}`", ", ".join(commits), first_start, wall, hardware])
     headers = ["run", "command", "commit", "started", "wall time", "hardware"]
     parts = ["## Provenance\n", markdown_table(headers, rows, align=["l", "l", "l", "l", "r", "l"])]
     for name, title in (("machine.txt", "Machine"), ("data.sha256", "Data (sha256)")):

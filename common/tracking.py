@@ -191,6 +191,19 @@ def run_config(args: Any, extra: Mapping[str, Any] | None = None) -> dict[str, A
     return config
 
 
+def earlier_sittings(config_path: Path) -> list[dict[str, Any]]:
+    """The sittings recorded in a run folder's config.json: its earlier ones and its last, each as
+    its start and commit; none where the file is missing or unreadable (a run that never started)."""
+    try:
+        provenance = json.loads(config_path.read_text()).get("_provenance", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not provenance.get("started"):
+        return []
+    return [*provenance.get("earlier_sittings", []),
+            {"started": provenance["started"], "git_commit": provenance.get("git_commit")}]
+
+
 def run_dir_for(args: Any, question: str, default_name: str) -> Path:
     """`<out-dir>/<question>/<run-name>`; --run-name wins over the script's default name."""
     name = getattr(args, "run_name", None) or default_name
@@ -234,6 +247,8 @@ def start_run(args: Any, project: str, question: str, default_name: str,
         for stale in ("metrics.jsonl", "summary.json"):
             (directory / stale).unlink(missing_ok=True)
     config = run_config(args, extra_config)
+    if keep:  # a resumed run keeps when (and at which commit) each earlier sitting started
+        config["_provenance"]["earlier_sittings"] = earlier_sittings(directory / "config.json")
     atomic_write_json(directory / "config.json", config)
 
     wandb_run = None

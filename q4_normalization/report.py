@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-from datetime import datetime
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,7 +17,8 @@ import matplotlib.pyplot as plt
 from common.cli import HelpFormatter, entry_point
 from common.errors import DataError
 from common.report import (RunRecord, beyond_noise, data_kind, fmt_pct, load_runs, markdown_table,
-                           provenance_section, save_figure, spread_cell, wall_time_s, write_report)
+                           provenance_section, save_figure, sittings, spread_cell, wall_time_s,
+                           write_report)
 from q4_normalization.select_lr import pick, sweep_scores, sweep_table
 
 # The original report's test accuracies (batch 128).
@@ -491,20 +491,16 @@ def budget_ranking_lines(groups, budgets: list[tuple[str, list]]) -> list[str]:
 def wall_time_sentence(runs: list[RunRecord]) -> str:
     """The tables' runs: their wall times added up, and the time from the first start to the last end
     (shorter than the sum when runs went side by side; longer when the study stood stopped)."""
-    spans = []
-    for run in runs:
-        seconds, started = wall_time_s(run), run.config.get("_provenance", {}).get("started")
-        if seconds is not None:
-            start = datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z").timestamp()
-            spans.append((start, start + seconds))
-    if not spans:
+    timed = [spans for run in runs if (spans := sittings(run)[0])]
+    if not timed:
         return ""
+    spans = [span for run_spans in timed for span in run_spans]
     total = sum(end - start for start, end in spans)
     elapsed = max(end for _, end in spans) - min(start for start, _ in spans)
     epoch_times = [f"{NORM_NAMES[norm]} at batch {bs} {statistics.median(times):.0f} s"
                    for run in runs for norm, bs, _ in [run_key(run)]
                    if (times := run.series("epoch", "epoch_time")[1])]
-    return (f"Wall time of the {len(spans)} runs of the tables: {total / 3600:.2f} h added up, "
+    return (f"Wall time of the {len(timed)} runs of the tables: {total / 3600:.2f} h added up, "
             f"{elapsed / 3600:.2f} h from the first start to the last end."
             + (f" Median epoch time (training and validation): {', '.join(epoch_times)}."
                if epoch_times else "") + "\n")

@@ -84,6 +84,45 @@ def test_provenance_lists_command_wall_time_hardware_machine_and_checksums(tmp_p
     assert "cpu: test cpu" in text and "abc  data/file" in text
 
 
+def write_timed_run(tmp_path, provenance, times):
+    run_dir = tmp_path / "q6_cnn_wandb" / "config1-seed0"
+    run_dir.mkdir(parents=True)
+    provenance = {"command": "train.py --config 1", "cpus": 2, "torch_threads": 1, "gpu": None,
+                  **provenance}
+    (run_dir / "config.json").write_text(json.dumps({"_provenance": provenance}))
+    (run_dir / "summary.json").write_text("{}")
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "time": t}) + "\n"
+                                                   for i, t in enumerate(times)))
+    return load_runs(str(tmp_path / "q6_cnn_wandb" / "*"))
+
+
+def test_wall_time_adds_up_a_resumed_runs_sittings(tmp_path):
+    from common.report import sittings, wall_time_s
+
+    t0 = 1796007600  # 2026-11-30T03:00:00Z
+    provenance = {"started": "2026-11-30T03:20:00+0000", "git_commit": "bbbbbbbbbbbb",
+                  "earlier_sittings": [{"started": "2026-11-30T03:00:00+0000", "git_commit": "aaaaaaaaaaaa"}]}
+    # Sitting 1 logs at +100 s and +300 s, then stops; sitting 2 starts at +1200 s and logs at +1400 s.
+    runs = write_timed_run(tmp_path, provenance, [t0 + 100, t0 + 300, t0 + 1400])
+    assert sittings(runs[0]) == ([(t0, t0 + 300), (t0 + 1200, t0 + 1400)], True)
+    assert wall_time_s(runs[0]) == 500  # 300 + 200, not the 1400 s from the first start
+    text = provenance_section(runs, tmp_path)
+    assert ("| config1-seed0 | `python -m q6_cnn_wandb.train --config 1` | aaaaaaaaaa, bbbbbbbbbb | "
+            "2026-11-30T03:00:00+0000 | 8.3 min (2 sittings) | CPU, 1 of 2 threads |") in text
+
+
+def test_wall_time_of_a_run_resumed_before_sittings_were_recorded_is_a_lower_bound(tmp_path):
+    from common.report import sittings
+
+    t0 = 1796007600
+    # Lines at -600 s and -100 s come from a sitting whose start was overwritten: counted from the
+    # first line (500 s), plus 60 s of the recorded sitting; the earlier set-up is unknown.
+    runs = write_timed_run(tmp_path, {"started": "2026-11-30T03:00:00+0000", "git_commit": "cccc"},
+                     [t0 - 600, t0 - 100, t0 + 60])
+    assert sittings(runs[0]) == ([(t0 - 600, t0 - 100), (t0, t0 + 60)], False)
+    assert "| ≥ 9.3 min (2 sittings) |" in provenance_section(runs, tmp_path)
+
+
 @pytest.mark.parametrize("a, b, expected", [
     # means 0.81 and 0.71, variances 0.0002 each: two standard errors 2 * sqrt(0.0001 + 0.0001) = 0.028
     ([0.80, 0.82], [0.70, 0.72], "better"),

@@ -96,6 +96,28 @@ def test_fresh_start_clears_old_records_and_resume_rewinds(tmp_path):
     assert json.loads((fresh.dir / "summary.json").read_text()) == {"epoch": 1}
 
 
+def test_resumed_run_keeps_each_earlier_sittings_start_and_commit(tmp_path):
+    def provenance():
+        return json.loads((tmp_path / "q" / "r" / "config.json").read_text())["_provenance"]
+
+    start_run(make_args(tmp_path), project="p", question="q", default_name="r")
+    first = provenance()
+    assert "earlier_sittings" not in first
+    # Made-up start times, so that the three sittings differ whatever the clock says.
+    config = json.loads((tmp_path / "q" / "r" / "config.json").read_text())
+    config["_provenance"].update(started="2026-11-30T03:00:00+0000", git_commit="aaaa")
+    (tmp_path / "q" / "r" / "config.json").write_text(json.dumps(config))
+    start_run(make_args(tmp_path, resume=True), project="p", question="q", default_name="r")
+    second = provenance()
+    assert second["earlier_sittings"] == [{"started": "2026-11-30T03:00:00+0000", "git_commit": "aaaa"}]
+    start_run(make_args(tmp_path, resume=True), project="p", question="q", default_name="r")
+    assert provenance()["earlier_sittings"] == [
+        {"started": "2026-11-30T03:00:00+0000", "git_commit": "aaaa"},
+        {"started": second["started"], "git_commit": second["git_commit"]}]
+    start_run(make_args(tmp_path), project="p", question="q", default_name="r")  # a fresh start
+    assert "earlier_sittings" not in provenance()
+
+
 def test_non_zero_rank_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     run = start_run(make_args(tmp_path), project="p", question="q", default_name="r")
