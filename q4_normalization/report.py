@@ -374,9 +374,11 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
         "agree for every norm: the ranking of the learning rates did not change with more training."))
     lines += [f"  - {text}" for text in noise if text]
     if unfinished:
-        lines.append(f"- The sweep has not finished: {', '.join(unfinished)} have fewer than the three "
-                     f"learning rates of their starting grid. Their picks (if any) are provisional, and the "
-                     f"table's runs wait for the sweep.")
+        one = len(unfinished) == 1
+        lines.append(f"- The sweep has not finished: {', '.join(unfinished)} {'has' if one else 'have'} fewer "
+                     f"than the three learning rates of {'its' if one else 'their'} starting grid. "
+                     f"{'Its pick' if one else 'Their picks'} (if any) {'is' if one else 'are'} provisional, "
+                     f"and the table's runs wait for the sweep.")
     if edge:
         lines.append(f"- Picked at an end of the lrs tried, so a better lr may lie beyond it: "
                      f"{', '.join(edge)}.")
@@ -387,21 +389,22 @@ def converge_sweep_section(sweep: list[RunRecord]) -> list[str]:
 
 def noise_note(norm: str, final: dict[float, float], earlier: dict[float, float], point: str,
                val_images: int) -> str:
-    """For a norm whose pick moved: how far apart its lrs lie at each point, against two binomial
-    standard errors of the best validation accuracy (on `val_images` images): within them, the
-    ranking moved inside the noise and the choice among those lrs barely matters."""
+    """For a norm whose pick moved: how far apart its two picks lie at each point (the end's pick
+    ahead at the end, the earlier pick ahead at the earlier point), against two binomial standard
+    errors of the best validation accuracy (on `val_images` images): within them, the ranking moved
+    inside the noise and the choice between the two lrs barely matters."""
     if not val_images:
         return ""
-    spreads = [max(v for v in scores.values() if v >= 0) - min(v for v in scores.values() if v >= 0)
-               for scores in (final, earlier)]
-    best = max(final.values())
+    final_pick, earlier_pick = pick(final), pick(earlier)
+    gaps = [final[final_pick] - final[earlier_pick], earlier[earlier_pick] - earlier[final_pick]]
+    best = final[final_pick]
     two_se = 2 * math.sqrt(best * (1 - best) / val_images)
-    within = max(spreads) <= two_se
-    return (f"{NORM_NAMES[norm]}: its learning rates lie within {100 * spreads[0]:.2f} points of each other "
-            f"at the end and {100 * spreads[1]:.2f} {point}, against two standard errors of "
+    within = max(gaps) <= two_se
+    return (f"{NORM_NAMES[norm]}: lr {final_pick:g} leads lr {earlier_pick:g} by {100 * gaps[0]:.2f} points "
+            f"at the end, and trails it by {100 * gaps[1]:.2f} {point}, against two standard errors of "
             f"{100 * two_se:.2f} points on {val_images:,} validation images: "
-            + ("the ranking moved inside the noise, and the choice among them barely matters." if within else
-               "beyond the noise, so the ranking really moved."))
+            + ("the ranking moved inside the noise, and the choice between them barely matters." if within
+               else "beyond the noise, so the ranking really moved."))
 
 
 def budget_check_lines(groups, keys) -> list[str]:

@@ -258,16 +258,29 @@ def test_converge_sweep_section_ranks_at_the_end_and_before_the_cool_down(tmp_pa
             in text)
     assert "pick at the budget check |" in text and "differ for LayerNorm" in text
     assert "last fifth of a fixed budget" in text
-    # The moved ranking against the noise: spreads 4 and 3 points; 2 x sqrt(0.74 x 0.26 / 10,000) = 0.88.
-    assert ("LayerNorm: its learning rates lie within 4.00 points of each other at the end and 3.00 at the "
+    # The moved ranking against the noise: 0.1 leads 0.2 by 74 - 72 = 2 points at the end and trails it
+    # by 72 - 71 = 1 at the check; 2 x sqrt(0.74 x 0.26 / 10,000) = 0.88.
+    assert ("LayerNorm: lr 0.1 leads lr 0.2 by 2.00 points at the end, and trails it by 1.00 at the "
             "budget check, against two standard errors of 0.88 points on 10,000 validation images: beyond "
             "the noise, so the ranking really moved.") in text
-    # Spreads 0.74 and 0.65 points against 2 x sqrt(0.8033 x 0.1967 / 10,000) = 0.80: inside the noise.
+    # 80.33 - 79.59 = 0.74 and 80.15 - 79.50 = 0.65 against 2 x sqrt(0.8033 x 0.1967 / 10,000) = 0.80.
     sweep = [checked("bn", 0.2, 0.7959, 0.8015), checked("bn", 0.4, 0.8016, 0.7998),
              checked("bn", 0.8, 0.8033, 0.7950)]
-    assert ("BatchNorm: its learning rates lie within 0.74 points of each other at the end and 0.65 at the "
+    assert ("BatchNorm: lr 0.8 leads lr 0.2 by 0.74 points at the end, and trails it by 0.65 at the "
             "budget check, against two standard errors of 0.80 points on 10,000 validation images: the "
             "ranking moved inside the noise") in "\n".join(converge_sweep_section(sweep))
+    # Only the two picks count: lr 0.4, far below both, does not make a move inside the noise look real.
+    # 76.52 - 75.84 = 0.68 and 75.31 - 74.80 = 0.51 against 2 x sqrt(0.7652 x 0.2348 / 10,000) = 0.85.
+    sweep = [checked("in", 0.1, 0.7652, 0.7480), checked("in", 0.2, 0.7584, 0.7531),
+             checked("in", 0.4, 0.7456, 0.7380)]
+    text = "\n".join(converge_sweep_section(sweep))
+    assert ("InstanceNorm: lr 0.1 leads lr 0.2 by 0.68 points at the end, and trails it by 0.51 at the "
+            "budget check, against two standard errors of 0.85 points on 10,000 validation images: the "
+            "ranking moved inside the noise") in text
+    assert "The sweep has not finished: none, BatchNorm, Batch-Instance Norm, LayerNorm, GroupNorm have" in text
+    sweep = [checked(norm, lr, 0.7, 0.7) for norm in ("nn", "bn", "in", "bin", "ln") for lr in (0.1, 0.2, 0.4)]
+    assert ("The sweep has not finished: GroupNorm has fewer than the three learning rates of its starting "
+            "grid. Its pick (if any) is provisional") in "\n".join(converge_sweep_section(sweep))
 
 
 def test_budget_check_lines_judge_the_budget_by_the_largest_gain_of_its_last_quarter(tmp_path):
