@@ -214,12 +214,12 @@ def sittings(run: RunRecord) -> tuple[list[tuple[float, float]], bool]:
     is counted from its first line, so its set-up is missing and the result is flagged incomplete.
     """
     provenance = run.config.get("_provenance", {})
-    if not provenance.get("started"):
+    times = sorted(m["time"] for m in run.metrics if "time" in m)
+    if not provenance.get("started") or not times:
         return [], False
     starts = sorted(_timestamp(earlier["started"]) for earlier in provenance.get("earlier_sittings", []))
     starts.append(_timestamp(provenance["started"]))
-    times = sorted(m["time"] for m in run.metrics if "time" in m)
-    complete = not times or times[0] >= starts[0]
+    complete = times[0] >= starts[0]
     if not complete:
         starts.insert(0, times[0])
     spans = []
