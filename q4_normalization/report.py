@@ -398,8 +398,9 @@ def noise_note(norm: str, final: dict[float, float], earlier: dict[float, float]
     final_pick, earlier_pick = pick(final), pick(earlier)
     gaps = [final[final_pick] - final[earlier_pick], earlier[earlier_pick] - earlier[final_pick]]
     best = final[final_pick]
-    two_se = 2 * math.sqrt(best * (1 - best) / val_images)
-    within = max(gaps) <= two_se
+    error = math.sqrt(best * (1 - best) / val_images)
+    within = not any(beyond_noise(gap, error) for gap in gaps)
+    two_se = 2 * error
     return (f"{NORM_NAMES[norm]}: lr {final_pick:g} leads lr {earlier_pick:g} by {100 * gaps[0]:.2f} points "
             f"at the end, and trails it by {100 * gaps[1]:.2f} {point}, against two standard errors of "
             f"{100 * two_se:.2f} points on {val_images:,} validation images: "
